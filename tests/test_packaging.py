@@ -1,0 +1,58 @@
+"""Set-up: one source of dependencies, the two commands, the torch cap."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pyproject():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_environment_yml_delegates_to_pyproject_with_the_same_extras():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    conda = [d for d in deps if isinstance(d, str)]
+    pip = [d for d in deps if isinstance(d, dict)][0]["pip"]
+    # conda provides only Python and pip; everything else comes from pyproject.toml
+    assert sorted(re.split(r"[=<>]", d)[0] for d in conda) == ["pip", "python"]
+    python = next(d for d in conda if d.startswith("python"))
+    spec = pyproject()["project"]["requires-python"]
+    assert Version(python.split("=")[-1] + ".0") >= Version(spec.lstrip(">="))
+    make_extras = re.search(r"-e '\.\[([\w,]+)\]'", (ROOT / "Makefile").read_text()).group(1)
+    assert pip == [f"-e .[{make_extras}]"]
+    assert set(make_extras.split(",")) <= set(pyproject()["project"]["optional-dependencies"])
+
+
+def test_requirements_admit_the_local_torch_wheels():
+    reqs = [Requirement(r) for r in pyproject()["project"]["dependencies"]]
+    by_name = {r.name.lower(): r for r in reqs}
+    assert by_name["torch"].specifier.contains("2.14.1")
+    assert by_name["torchvision"].specifier.contains("0.29.1")
+    for r in reqs:  # lower bounds only: nothing pins above what is installed
+        assert all(s.operator == ">=" for s in r.specifier), r
+
+
+def test_core_packages_are_declared():
+    project = pyproject()["project"]
+    names = {Requirement(r).name.lower() for r in project["dependencies"]}
+    names |= {Requirement(r).name.lower() for extra in project["optional-dependencies"].values() for r in extra}
+    for pkg in ["torch", "torchvision", "gudhi", "giotto-ph", "jupyter", "papermill", "matplotlib", "seaborn",
+                "scikit-learn", "mlxtend", "pot"]:
+        assert pkg in names, pkg
+
+
+def test_readme_names_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    setup = readme.split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"^make (\w+)", setup, flags=re.M) == ["figures", "test"]
+
+
+def test_ci_runs_make_test():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()

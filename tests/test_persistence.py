@@ -1,0 +1,163 @@
+"""Diagrams, gradients and input checks of topogen.persistence, against gudhi."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import gudhi_diagrams, sort_diagram
+
+from topogen.persistence import edge_lengths, vr_persistence
+
+
+def assert_same_diagrams(points: np.ndarray, atol: float = 1e-5) -> None:
+    expected = gudhi_diagrams(points)
+    pers = vr_persistence(torch.tensor(points), max_dim=1)
+    for dim in (0, 1):
+        ours = sort_diagram(pers.diagram(dim).detach().numpy())
+        theirs = sort_diagram(expected[dim])
+        assert ours.shape == theirs.shape, (dim, ours.shape, theirs.shape)
+        np.testing.assert_allclose(ours, theirs, atol=atol, rtol=0)
+
+
+@pytest.mark.parametrize("n", [8, 32, 100, 256])
+def test_random_2d_matches_gudhi(rng, n):
+    assert_same_diagrams(rng.normal(size=(n, 2)))
+
+
+@pytest.mark.parametrize("n", [8, 64, 128])
+def test_random_784d_matches_gudhi(rng, n):
+    assert_same_diagrams(rng.random((n, 784)))
+
+
+def test_mnist_like_batch_matches_gudhi(rng):
+    # sparse, clipped "images": many coordinates exactly 0 or 1
+    x = np.clip(rng.normal(0.2, 0.5, size=(96, 784)), 0, 1)
+    assert_same_diagrams(x)
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        np.array([[0.0, 0.0], [1.0, 0.0]]),  # two points
+        np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [3.0, 1.0]]),  # duplicates
+        np.c_[np.arange(10.0), 2 * np.arange(10.0)],  # collinear, equally spaced (ties)
+        np.c_[np.cos(np.linspace(0, 2 * np.pi, 12, endpoint=False)), np.sin(np.linspace(0, 2 * np.pi, 12, endpoint=False))],
+        np.zeros((5, 3)),  # all points equal
+    ],
+    ids=["two-points", "duplicates", "collinear", "regular-12-gon", "all-equal"],
+)
+def test_degenerate_clouds_match_gudhi(points):
+    assert_same_diagrams(points)
+
+
+def test_polygon_has_one_loop():
+    theta = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    pers = vr_persistence(np.c_[np.cos(theta), np.sin(theta)])
+    dgm1 = pers.diagram(1)
+    assert dgm1.shape == (1, 2)
+    assert pers.n_infinite == (1, 0)
+    # birth = side length, death = the longest diagonal triangle's longest side
+    np.testing.assert_allclose(dgm1[0, 0].item(), 2 * np.sin(np.pi / 12), rtol=1e-12)
+
+
+def test_degree_zero_fast_path(rng):
+    x = rng.normal(size=(40, 5))
+    p0, p1 = vr_persistence(x, max_dim=0), vr_persistence(x, max_dim=1)
+    assert p0.max_dim == 0 and len(p0.birth_edges1) == 0
+    torch.testing.assert_close(sort_diagram(p0.diagram(0).numpy()), sort_diagram(p1.diagram(0).numpy()))
+    with pytest.raises(ValueError, match="degree 1 was not computed"):
+        p0.diagram(1)
+
+
+def test_numpy_and_image_shaped_input(rng):
+    x = rng.random((16, 1, 4, 4))
+    pers = vr_persistence(x)
+    assert pers.points.shape == (16, 16)
+    assert pers.diagram(0).dtype == torch.float64
+    xt = torch.tensor(x, dtype=torch.float32)
+    assert vr_persistence(xt).diagram(0).dtype == torch.float32
+
+
+def test_critical_edges_have_the_right_lengths(rng):
+    x = torch.tensor(rng.normal(size=(30, 3)))
+    pers = vr_persistence(x)
+    d = torch.cdist(x, x)
+    e = pers.death_edges0
+    torch.testing.assert_close(pers.diagram(0)[:, 1], d[e[:, 0], e[:, 1]])
+    b, k = pers.birth_edges1, pers.death_edges1
+    torch.testing.assert_close(pers.diagram(1), torch.stack([d[b[:, 0], b[:, 1]], d[k[:, 0], k[:, 1]]], 1))
+
+
+def test_gradcheck_generic_cloud(rng):
+    x = torch.tensor(rng.normal(size=(12, 3)), requires_grad=True)
+    pers = vr_persistence(x)
+
+    def f(y):
+        p = pers.with_points(y)
+        return p.diagram(0)[:, 1], p.diagram(1)
+
+    assert torch.autograd.gradcheck(f, (x,), eps=1e-6, atol=1e-6)
+
+
+def test_gradient_of_diagram_matches_finite_differences_end_to_end(rng):
+    # recompute persistence at every perturbation: generic clouds keep their pairing
+    x = rng.normal(size=(10, 2))
+
+    def total(arr):
+        p = vr_persistence(torch.tensor(arr))
+        return float(p.diagram(0)[:, 1].sum() + (p.diagram(1)[:, 1] - p.diagram(1)[:, 0]).sum())
+
+    xt = torch.tensor(x, requires_grad=True)
+    p = vr_persistence(xt)
+    (p.diagram(0)[:, 1].sum() + (p.diagram(1)[:, 1] - p.diagram(1)[:, 0]).sum()).backward()
+    eps = 1e-6
+    num = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        hi, lo = x.copy(), x.copy()
+        hi[idx] += eps
+        lo[idx] -= eps
+        num[idx] = (total(hi) - total(lo)) / (2 * eps)
+    np.testing.assert_allclose(xt.grad.numpy(), num, atol=1e-5)
+
+
+def test_duplicates_give_finite_gradients():
+    x = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [1.0, 1.0]], requires_grad=True)
+    pers = vr_persistence(x)
+    loss = pers.diagram(0).sum() + pers.diagram(1).sum()
+    loss.backward()
+    assert torch.isfinite(x.grad).all()
+    # zero-length edges are safe too
+    edges = torch.tensor([[0, 1], [2, 3]])
+    y = x.detach().clone().requires_grad_(True)
+    edge_lengths(y, edges).sum().backward()
+    assert torch.isfinite(y.grad).all()
+    assert torch.equal(y.grad[0], torch.zeros(2))
+
+
+def test_runs_on_the_points_device(rng):
+    x = torch.tensor(rng.normal(size=(10, 2)), device="cpu")
+    assert vr_persistence(x).diagram(1).device == x.device
+
+
+@pytest.mark.parametrize(
+    "points, message",
+    [
+        (torch.tensor([[0.0, float("nan")], [1.0, 1.0]]), "NaN or inf"),
+        (torch.tensor([[0.0, float("inf")], [1.0, 1.0]]), "NaN or inf"),
+        (torch.zeros((1, 3)), "at least 2 points"),
+        (torch.tensor(1.0), "at least 2 dimensions"),
+        (torch.zeros(5), "at least 2 dimensions"),
+        (torch.zeros((4, 2), dtype=torch.int64), "floating dtype"),
+        (np.zeros((4, 2), dtype=np.int32), "floating dtype"),
+        ([[0.0, 1.0], [1.0, 0.0]], "torch.Tensor or numpy.ndarray"),
+        (torch.zeros((4, 0)), "no coordinates"),
+    ],
+)
+def test_bad_points_raise(points, message):
+    with pytest.raises(ValueError, match=message):
+        vr_persistence(points)
+
+
+@pytest.mark.parametrize("max_dim", [-1, 2, 1.0, True, "1", None])
+def test_bad_max_dim_raises(max_dim):
+    with pytest.raises(ValueError, match="max_dim"):
+        vr_persistence(torch.zeros((3, 2)), max_dim=max_dim)

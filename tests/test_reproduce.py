@@ -1,0 +1,107 @@
+"""The papermill runner, on the tiny notebooks under tests/notebooks."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from topogen import reproduce
+
+HERE = Path(__file__).parent / "notebooks"
+
+
+@pytest.fixture
+def project(tmp_path):
+    nbs = tmp_path / "notebooks"
+    shutil.copytree(HERE, nbs)
+    figs = tmp_path / "figures"
+    figs.mkdir()
+    return nbs, figs
+
+
+def test_find_notebooks_sorted_and_selected(project):
+    nbs, _ = project
+    (nbs / "scratch.ipynb").write_text("{}")  # not numbered: ignored
+    assert [p.name for p in reproduce.find_notebooks(nbs)] == ["01_tiny.ipynb", "02_tiny_second.ipynb"]
+    assert [p.name for p in reproduce.find_notebooks(nbs, ["02"])] == ["02_tiny_second.ipynb"]
+    assert [p.name for p in reproduce.find_notebooks(nbs, ["01_tiny", "02_tiny_second.ipynb"])] == [
+        "01_tiny.ipynb",
+        "02_tiny_second.ipynb",
+    ]
+    with pytest.raises(ValueError, match="no notebook matches '07'"):
+        reproduce.find_notebooks(nbs, ["07"])
+
+
+def test_zero_notebooks_is_fine(tmp_path, capsys):
+    (tmp_path / "nb").mkdir()
+    assert reproduce.main(["--notebooks-dir", str(tmp_path / "nb"), "--figures-dir", str(tmp_path / "f")]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def _stale_free(nb_path):
+    nb = json.loads(nb_path.read_text())
+    text = json.dumps(nb)
+    for key in ("start_time", "end_time", "duration", "iopub.execute_input"):
+        assert key not in text, key
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    return nb
+
+
+def test_full_run_in_place_and_deterministic(project, capsys):
+    nbs, figs = project
+    (figs / "01_stale_old.png").write_bytes(b"old")  # no longer written by 01: removed
+    (figs / "notes.txt").write_text("kept")  # not a numbered figure: kept
+    args = ["--notebooks-dir", str(nbs), "--figures-dir", str(figs)]
+    assert reproduce.main(args) == 0
+    out = capsys.readouterr().out
+    assert "01_tiny_line.png" in out and "02_tiny_bars.png" in out
+    assert sorted(p.name for p in figs.iterdir()) == ["01_tiny_line.png", "02_tiny_bars.png", "notes.txt"]
+    nb = _stale_free(nbs / "01_tiny.ipynb")
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert any("01_tiny_line.png" in "".join(o.get("text", "")) for o in outputs)
+    first = {p.name: p.read_bytes() for p in [*figs.iterdir(), *nbs.glob("*.ipynb")]}
+    assert reproduce.main(args) == 0
+    second = {p.name: p.read_bytes() for p in [*figs.iterdir(), *nbs.glob("*.ipynb")]}
+    assert first == second  # a rerun does not churn notebooks or figures
+    assert not list(nbs.parent.glob(".reproduce-*"))  # staging cleaned up
+
+
+def test_failure_names_notebook_and_cell_and_keeps_figures(project, capsys):
+    nbs, figs = project
+    committed = {"01_tiny_line.png": b"committed-1", "02_tiny_bars.png": b"committed-2"}
+    for name, data in committed.items():
+        (figs / name).write_bytes(data)
+    before_nb = (nbs / "01_tiny.ipynb").read_bytes()
+    second = nbs / "02_tiny_second.ipynb"
+    second.write_text(second.read_text().replace("fail = False", "fail = True"))
+    code = reproduce.main(["--notebooks-dir", str(nbs), "--figures-dir", str(figs)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "02_tiny_second.ipynb failed in cell 3" in err and "asked to fail" in err
+    assert {p.name: p.read_bytes() for p in figs.iterdir()} == committed
+    assert (nbs / "01_tiny.ipynb").read_bytes() == before_nb
+    assert not list(nbs.parent.glob(".reproduce-*"))
+
+
+def test_invalid_parameter_stops_in_validation_cell(project, tmp_path, capsys):
+    nbs, figs = project
+    params = tmp_path / "smoke.yml"
+    params.write_text("01_tiny:\n  slope: steep\n")
+    code = reproduce.main(["01", "--smoke", "--notebooks-dir", str(nbs), "--smoke-parameters", str(params),
+                           "--output-dir", str(tmp_path / "out")])
+    assert code == 1
+    assert "slope must be a number" in capsys.readouterr().err
+
+
+def test_smoke_run_writes_to_a_temporary_folder(project, tmp_path):
+    nbs, figs = project
+    out = tmp_path / "smoke-out"
+    before = (nbs / "01_tiny.ipynb").read_bytes()
+    results = reproduce.run(["01"], smoke=True, notebooks_dir=nbs, figures_dir=figs, output_dir=out)
+    assert [r.figures for r in results] == [["01_tiny_line.png"]]
+    assert (out / "figures" / "01_tiny" / "01_tiny_line.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    executed = json.loads((out / "notebooks" / "01_tiny.ipynb").read_text())
+    injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert injected and "slope = 3.0" in "".join(injected[0]["source"])
+    assert list(figs.iterdir()) == [] and (nbs / "01_tiny.ipynb").read_bytes() == before

@@ -1,0 +1,241 @@
+"""Plots for the notebooks: diagrams, clouds, GIF animations, image grids, one ``savefig``.
+
+Every figure is written through :func:`savefig` (PNG) or :func:`save_gif`:
+into the figures folder (overridable), atomically, with no metadata that
+changes between runs, so two runs write identical bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .paths import figures_dir as _figures_dir
+
+__all__ = [
+    "savefig",
+    "save_gif",
+    "plot_diagram",
+    "plot_cloud",
+    "animate_clouds",
+    "image_grid",
+    "mean_ci_band",
+    "DEGREE_COLORS",
+]
+
+#: One color per homology degree, used by every diagram plot.
+DEGREE_COLORS = {0: "#1f77b4", 1: "#d62728"}
+DPI = 100
+
+
+def _target(name: str, suffix: str, figures_dir) -> Path:
+    if not name or Path(name).name != name:
+        raise ValueError(f"figure name must be a plain file name, got {name!r}")
+    name = name if name.endswith(suffix) else name + suffix
+    return _figures_dir(figures_dir) / name
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def savefig(fig, name: str, *, figures_dir=None, dpi: int = DPI) -> Path:
+    """Write ``fig`` as ``<figures>/<name>.png`` with stripped metadata; returns the path.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    name : str
+        File name, conventionally prefixed by the notebook's number
+        (``"01_deformation_three_clusters"``); ``.png`` is added if missing.
+    figures_dir : str or Path, optional
+        Overrides the folder (a notebook's ``figures_dir`` parameter);
+        default ``$TOPOGEN_FIGURES_DIR`` or the repository's ``figures/``.
+    dpi : int
+        Fixed resolution (100).
+    """
+    path = _target(name, ".png", figures_dir)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    _atomic_write(path, buf.getvalue())
+    return path
+
+
+def _fig_to_image(fig, dpi: int):
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
+def save_gif(frames, name: str, *, figures_dir=None, duration_ms: int = 80, final_hold: int = 10) -> Path:
+    """Write PIL images ``frames`` as an endlessly looping GIF; returns the path.
+
+    The last frame is held ``final_hold`` times longer so a viewer sees the result.
+    """
+    from PIL import Image
+
+    frames = list(frames)
+    if not frames:
+        raise ValueError("save_gif needs at least one frame")
+    path = _target(name, ".gif", figures_dir)
+    # One shared palette keeps colors stable and the bytes deterministic.
+    palette = frames[-1].quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    quantized = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
+    durations = [duration_ms] * (len(frames) - 1) + [duration_ms * final_hold]
+    buf = io.BytesIO()
+    quantized[0].save(
+        buf, format="GIF", save_all=True, append_images=quantized[1:], duration=durations, loop=0, optimize=False
+    )
+    _atomic_write(path, buf.getvalue())
+    return path
+
+
+def _np(x):
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def plot_diagram(persistence_or_diagrams, ax=None, *, title: str | None = None, limit: float | None = None):
+    """Plot a persistence diagram: both degrees, the diagonal, infinite classes on top.
+
+    Parameters
+    ----------
+    persistence_or_diagrams : Persistence or dict
+        A :class:`~topogen.persistence.Persistence`, or ``{degree: (k, 2) array}``
+        with an optional ``"n_infinite": (n0, n1)`` entry.
+    ax : matplotlib Axes, optional
+    title : str, optional
+    limit : float, optional
+        Axis limit (default: a little above the largest finite death).
+    """
+    from .persistence import Persistence
+
+    if isinstance(persistence_or_diagrams, Persistence):
+        pers = persistence_or_diagrams
+        dgms = {d: _np(pers.diagram(d)) for d in range(pers.max_dim + 1)}
+        n_inf = pers.n_infinite
+    else:
+        dgms = {d: _np(v).reshape(-1, 2) for d, v in persistence_or_diagrams.items() if d != "n_infinite"}
+        n_inf = persistence_or_diagrams.get("n_infinite", ())
+    ax = ax or plt.gca()
+    finite = np.concatenate([v for v in dgms.values()] + [np.zeros((1, 2))])
+    top = limit if limit is not None else max(float(finite.max()) * 1.1, 1e-3)
+    ax.plot([0, top], [0, top], color="0.5", lw=0.8, zorder=0)
+    for d, dgm in dgms.items():
+        ax.scatter(dgm[:, 0], dgm[:, 1], s=12, color=DEGREE_COLORS[d], label=f"$H_{d}$ ({len(dgm)})", zorder=2)
+    for d, count in enumerate(n_inf):
+        if count:
+            ax.scatter([0.0] * count, [top * 0.98] * count, marker="^", s=40, color=DEGREE_COLORS.get(d, "k"),
+                       label=f"$H_{d}$ infinite ({count})", zorder=3)
+    ax.axhline(top * 0.98, color="0.8", lw=0.6, ls="--", zorder=0)
+    ax.set_xlim(-0.02 * top, top)
+    ax.set_ylim(-0.02 * top, top * 1.02)
+    ax.set_xlabel("birth")
+    ax.set_ylabel("death")
+    ax.set_aspect("equal")
+    ax.legend(loc="lower right", fontsize=7)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_cloud(points, ax=None, *, title: str | None = None, color="#1f77b4", s: float = 10, lims=None):
+    """Scatter a 2-D point cloud with equal axes."""
+    pts = _np(points).reshape(len(points), -1)
+    if pts.shape[1] != 2:
+        raise ValueError(f"plot_cloud needs 2-D points, got {pts.shape[1]}-D")
+    ax = ax or plt.gca()
+    ax.scatter(pts[:, 0], pts[:, 1], s=s, color=color)
+    ax.set_aspect("equal", adjustable="datalim")
+    if lims is not None:
+        ax.set_xlim(*lims[0])
+        ax.set_ylim(*lims[1])
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def _square_limits(*clouds, pad: float = 0.08):
+    pts = np.concatenate([_np(c).reshape(-1, 2) for c in clouds])
+    lo, hi = pts.min(0), pts.max(0)
+    center, half = (lo + hi) / 2, (hi - lo).max() / 2 * (1 + pad) + 1e-9
+    return (center[0] - half, center[0] + half), (center[1] - half, center[1] + half)
+
+
+def animate_clouds(clouds, steps, name: str, *, target=None, figures_dir=None, title: str = "",
+                   duration_ms: int = 80, dpi: int = 60) -> Path:
+    """GIF of a deforming 2-D cloud; each frame shows the step and, if given, the target.
+
+    Parameters
+    ----------
+    clouds : sequence of (N, 2) arrays
+        Snapshots of the cloud.
+    steps : sequence of int
+        Optimisation step of each snapshot.
+    target : (M, 2) array, optional
+        Drawn in grey behind the cloud.
+    """
+    if len(clouds) != len(steps) or not len(clouds):
+        raise ValueError("clouds and steps must be non-empty and of equal length")
+    lims = _square_limits(*clouds, *( [target] if target is not None else []))
+    frames = []
+    fig, ax = plt.subplots(figsize=(3.2, 3.2))
+    for cloud, step in zip(clouds, steps):
+        ax.clear()
+        if target is not None:
+            ax.scatter(*_np(target).T, s=8, color="0.8", label="target")
+        plot_cloud(cloud, ax, s=8, lims=lims)
+        ax.set_title(f"{title}  step {step}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        frames.append(_fig_to_image(fig, dpi))
+    plt.close(fig)
+    return save_gif(frames, name, figures_dir=figures_dir, duration_ms=duration_ms)
+
+
+def image_grid(rows: dict, ax_width: float = 0.9, n: int = 10):
+    """A figure with one labelled row of ``n`` 28x28 images per entry of ``rows``."""
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * ax_width, len(rows) * ax_width + 0.3), squeeze=False)
+    for r, (label, images) in enumerate(rows.items()):
+        imgs = _np(images).reshape(len(images), 28, 28)
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(imgs[c], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05, left=0.12, right=0.99, top=0.95, bottom=0.02)
+    return fig
+
+
+def mean_ci_band(ax, x, values, label: str, color=None, confidence: float = 0.95):
+    """Plot the mean over rows of ``values`` (seeds x steps) with a t-based CI band."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    mean = values.mean(0)
+    n = values.shape[0]
+    if n > 1:
+        half = stats.t.ppf(0.5 + confidence / 2, n - 1) * values.std(0, ddof=1) / np.sqrt(n)
+    else:
+        half = np.zeros_like(mean)
+    (line,) = ax.plot(x, mean, label=label, color=color)
+    ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.25, lw=0)
+    return ax

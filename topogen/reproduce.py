@@ -1,0 +1,239 @@
+"""Run the numbered notebooks with papermill and regenerate every figure.
+
+Usage::
+
+    python -m topogen.reproduce                # every notebook, in place (make figures)
+    python -m topogen.reproduce 01 03          # a subset, by number or name
+    python -m topogen.reproduce --smoke        # small parameters, into a temporary folder
+
+A full run executes each notebook, writes the executed notebook back in place
+with volatile metadata removed, and moves the figures it wrote into
+``figures/``. Everything is staged first: if any notebook fails, the run stops
+there, names the notebook and the failing cell, exits non-zero, and leaves
+every committed notebook and figure untouched.
+
+A smoke run takes its parameters from ``notebooks/smoke_parameters.yml`` and
+writes notebooks and figures into a temporary folder (or ``--output-dir``),
+never over the committed ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .paths import FIGURES_ENV, repo_root
+
+__all__ = ["find_notebooks", "normalize_notebook", "run", "main", "NotebookFailed"]
+
+NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[\w-]+\.ipynb$")
+KERNEL = "python3"
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised; ``notebook`` and ``cell`` say where."""
+
+    def __init__(self, notebook: Path, cell, message: str):
+        self.notebook, self.cell = notebook, cell
+        where = f"cell {cell}" if cell is not None else "an unknown cell"
+        super().__init__(f"{notebook.name} failed in {where}: {message}")
+
+
+@dataclass
+class Result:
+    notebook: Path
+    seconds: float
+    figures: list = field(default_factory=list)
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)
+
+
+def find_notebooks(folder: Path, select: list[str] | None = None) -> list[Path]:
+    """Numbered notebooks (``NN_name.ipynb``) in ``folder``, sorted; optionally a subset.
+
+    ``select`` entries match a notebook by number (``"01"``), stem or file name.
+    An entry matching nothing raises ``ValueError``.
+    """
+    notebooks = sorted(p for p in Path(folder).glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
+    if not select:
+        return notebooks
+    chosen = []
+    for key in select:
+        hits = [p for p in notebooks if key in (p.name, p.stem, NOTEBOOK_PATTERN.match(p.name).group(1))]
+        if not hits:
+            names = ", ".join(p.name for p in notebooks) or "none"
+            raise ValueError(f"no notebook matches {key!r} (numbered notebooks: {names})")
+        chosen.extend(p for p in hits if p not in chosen)
+    return sorted(chosen)
+
+
+def normalize_notebook(path: Path, display_path: str) -> None:
+    """Remove volatile metadata (timestamps, durations, temporary paths) in place."""
+    nb = json.loads(Path(path).read_text())
+    meta = nb.get("metadata", {})
+    pm = meta.get("papermill")
+    if isinstance(pm, dict):
+        for key in ("start_time", "end_time", "duration", "exception", "environment_variables", "version"):
+            pm.pop(key, None)
+        pm["input_path"] = pm["output_path"] = display_path
+    meta.get("kernelspec", {}).update({"name": KERNEL})
+    for cell in nb.get("cells", []):
+        cmeta = cell.get("metadata", {})
+        cmeta.pop("papermill", None)
+        cmeta.pop("execution", None)
+        for out in cell.get("outputs", []):
+            out.get("metadata", {}).pop("execution", None)
+    Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def _load_smoke_parameters(path: Path) -> dict:
+    import yaml
+
+    if not path.is_file():
+        raise FileNotFoundError(f"smoke parameters file not found: {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must map notebook names to parameter mappings")
+    return data
+
+
+def _execute(notebook: Path, output: Path, figures: Path, parameters: dict) -> None:
+    import papermill as pm
+
+    env_before = os.environ.get(FIGURES_ENV)
+    os.environ[FIGURES_ENV] = str(figures)  # the kernel inherits it; savefig honours it
+    try:
+        pm.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters or None,
+            kernel_name=KERNEL,
+            progress_bar=False,
+            log_output=False,
+            cwd=str(notebook.parent),
+        )
+    except pm.PapermillExecutionError as err:
+        where = f"{err.cell_index} (In [{err.exec_count}])" if err.exec_count else err.cell_index
+        raise NotebookFailed(notebook, where, f"{err.ename}: {err.evalue}") from None
+    finally:
+        if env_before is None:
+            os.environ.pop(FIGURES_ENV, None)
+        else:
+            os.environ[FIGURES_ENV] = env_before
+
+
+def run(
+    select: list[str] | None = None,
+    *,
+    smoke: bool = False,
+    notebooks_dir: Path | None = None,
+    figures_dir: Path | None = None,
+    output_dir: Path | None = None,
+    smoke_parameters: Path | None = None,
+    log=None,
+) -> list[Result]:
+    """Execute notebooks; see the module docstring. Returns one Result per notebook.
+
+    Raises
+    ------
+    NotebookFailed
+        At the first failing notebook; nothing committed has been changed.
+    """
+    log = log or _print
+    root = repo_root()
+    notebooks_dir = Path(notebooks_dir or root / "notebooks")
+    figures_dir = Path(figures_dir or root / "figures")
+    notebooks = find_notebooks(notebooks_dir, select)
+    if not notebooks:
+        log(f"no numbered notebooks in {notebooks_dir}: nothing to do")
+        return []
+    params = {}
+    if smoke:
+        params = _load_smoke_parameters(Path(smoke_parameters or notebooks_dir / "smoke_parameters.yml"))
+        output_dir = Path(output_dir or tempfile.mkdtemp(prefix="topogen-smoke-"))
+        output_dir.mkdir(parents=True, exist_ok=True)
+        stage = output_dir
+    else:
+        figures_dir.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".reproduce-", dir=figures_dir.parent))
+    results = []
+    try:
+        for nb in notebooks:
+            out_nb = stage / "notebooks" / nb.name
+            out_fig = stage / "figures" / nb.stem
+            out_nb.parent.mkdir(parents=True, exist_ok=True)
+            out_fig.mkdir(parents=True, exist_ok=True)
+            log(f"running {nb.name}" + (" (smoke)" if smoke else ""))
+            start = time.perf_counter()
+            _execute(nb, out_nb, out_fig, params.get(nb.stem, {}) if smoke else {})
+            rel = os.path.relpath(nb, root) if nb.is_relative_to(root) else nb.name
+            normalize_notebook(out_nb, rel)
+            written = sorted(p.name for p in out_fig.iterdir() if p.is_file())
+            results.append(Result(nb, time.perf_counter() - start, written))
+            log(f"  {nb.name}: {results[-1].seconds:.1f} s, {len(written)} figure(s)")
+            for name in written:
+                log(f"    {name}")
+        if not smoke:
+            _commit(stage, notebooks, notebooks_dir, figures_dir, results)
+        else:
+            log(f"smoke outputs in {output_dir}")
+    finally:
+        if not smoke:
+            shutil.rmtree(stage, ignore_errors=True)
+    return results
+
+
+def _commit(stage: Path, notebooks, notebooks_dir: Path, figures_dir: Path, results) -> None:
+    """Move staged notebooks and figures into place; drop stale figures of those notebooks."""
+    for nb, res in zip(notebooks, results):
+        prefix = NOTEBOOK_PATTERN.match(nb.name).group(1) + "_"
+        for name in res.figures:
+            os.replace(stage / "figures" / nb.stem / name, figures_dir / name)
+        for old in figures_dir.glob(prefix + "*"):
+            if old.is_file() and old.name not in res.figures:
+                old.unlink()
+        os.replace(stage / "notebooks" / nb.name, notebooks_dir / nb.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m topogen.reproduce", description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", help="subset by number (01) or name; default: all")
+    parser.add_argument("--smoke", action="store_true", help="small parameters, outputs to a temporary folder")
+    parser.add_argument("--output-dir", type=Path, help="where a smoke run writes (default: a new temp folder)")
+    parser.add_argument("--notebooks-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--figures-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--smoke-parameters", type=Path, help="YAML of smoke parameters per notebook")
+    args = parser.parse_args(argv)
+    if args.output_dir and not args.smoke:
+        parser.error("--output-dir only applies to --smoke runs")
+    try:
+        run(
+            args.notebooks,
+            smoke=args.smoke,
+            notebooks_dir=args.notebooks_dir,
+            figures_dir=args.figures_dir,
+            output_dir=args.output_dir,
+            smoke_parameters=args.smoke_parameters,
+        )
+    except NotebookFailed as err:
+        print(f"FAILED: {err}", file=sys.stderr)
+        print("committed notebooks and figures were left untouched", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
