@@ -1,0 +1,359 @@
+"""Values, gradients and input checks of topogen.losses against independent computations."""
+
+import math
+
+import gudhi
+import gudhi.wasserstein
+import numpy as np
+import pytest
+import torch
+from conftest import gudhi_diagrams
+
+from topogen import losses as L
+from topogen.persistence import vr_persistence
+
+# ---------------------------------------------------------------- numpy oracles
+
+
+def np_entropy(dgm, delta=1e-3):
+    ell = [d - b for b, d in dgm if d - b > delta]
+    if not ell:
+        return 0.0
+    total = sum(ell)
+    return -sum((x / total) * math.log(x / total) for x in ell)
+
+
+def np_kernel(f, g, sigma=0.05):
+    s = 0.0
+    for p in f:
+        for q in g:
+            qbar = (q[1], q[0])
+            s += math.exp(-((p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2) / (8 * sigma))
+            s -= math.exp(-((p[0] - qbar[0]) ** 2 + (p[1] - qbar[1]) ** 2) / (8 * sigma))
+    return s / (8 * math.pi * sigma)
+
+
+def np_density(dgm, sigma=0.2, scale=0.002, maxrange=35.0, npoints=30):
+    xs = np.linspace(0, maxrange, npoints)
+    return np.array([scale * sum(d**4 * math.exp(-(((d - x) / sigma) ** 2)) for _, d in dgm) for x in xs])
+
+
+def clouds(rng, n=40, m=48, dim=2):
+    x = rng.normal(size=(n, dim)) * 2
+    y = np.concatenate([rng.normal(size=(m // 2, dim)), rng.normal(size=(m - m // 2, dim)) + 6])
+    return x, y
+
+
+def random_diagram(rng, k, zero_birth=False, decimals=None):
+    b = np.zeros(k) if zero_birth else rng.random(k) * 2
+    d = b + rng.random(k) * 3
+    dgm = np.c_[b, d]
+    return np.round(dgm, decimals) if decimals is not None else dgm
+
+
+# ---------------------------------------------------------------- bottleneck
+
+
+@pytest.mark.parametrize("zero_birth", [False, True], ids=["generic", "degree0-like"])
+@pytest.mark.parametrize("decimals", [None, 1], ids=["distinct", "many-ties"])
+def test_bottleneck_equals_gudhi_on_random_diagrams(rng, zero_birth, decimals):
+    for _ in range(60):
+        n, m = rng.integers(0, 40, size=2)
+        p = random_diagram(rng, n, zero_birth, decimals)
+        q = random_diagram(rng, m, zero_birth, decimals)
+        value, _ = L.bottleneck_matching(p, q)
+        torch_value = L.bottleneck_distance(torch.tensor(p), torch.tensor(q))
+        expected = gudhi.bottleneck_distance(p, q, 0)
+        assert value == pytest.approx(expected, abs=1e-9)
+        assert float(torch_value) == pytest.approx(expected, abs=1e-9)
+
+
+def test_bottleneck_realizing_pair_costs_the_value(rng):
+    for _ in range(50):
+        p = random_diagram(rng, 20, decimals=1)
+        q = random_diagram(rng, 25, decimals=1)
+        value, (kind, i, j) = L.bottleneck_matching(p, q)
+        if kind == "pq":
+            cost = np.abs(p[i] - q[j]).max()
+        elif kind == "p":
+            cost = (p[i, 1] - p[i, 0]) / 2
+        else:
+            cost = (q[j, 1] - q[j, 0]) / 2
+        assert cost == pytest.approx(value, abs=1e-12)
+
+
+def test_bottleneck_on_real_diagrams_matches_gudhi(rng):
+    x, y = clouds(rng)
+    gx, gy = gudhi_diagrams(x), gudhi_diagrams(y)
+    for dim, fn in [(0, L.loss_bottleneck0), (1, L.loss_bottleneck1)]:
+        value = fn(torch.tensor(x), torch.tensor(y))
+        assert float(value) == pytest.approx(gudhi.bottleneck_distance(gx[dim], gy[dim], 0), abs=1e-5)
+
+
+def test_bottleneck_realized_by_target_point_has_no_grad():
+    # p has one tiny bar; q has one long bar that must go to the diagonal
+    x = torch.tensor([[0.0, 0.0], [0.1, 0.0]], requires_grad=True)
+    p = L.bottleneck_distance(torch.tensor([[0.0, 0.1]], requires_grad=True), torch.tensor([[0.0, 10.0]]))
+    assert not p.requires_grad and float(p) == pytest.approx(5.0)
+    empty = L.bottleneck_distance(torch.zeros((0, 2), requires_grad=True), torch.tensor([[0.0, 1.0]]))
+    assert not empty.requires_grad and float(empty) == pytest.approx(0.5)
+    near = L.loss_bottleneck0(x, torch.tensor([[0.0, 0.0], [0.15, 0.0]]))
+    assert near.requires_grad and float(near.detach()) == pytest.approx(0.05)
+
+
+# ---------------------------------------------------------------- wasserstein
+
+
+@pytest.mark.parametrize("q", [1.0, 2.0])
+def test_wasserstein_equals_gudhi(rng, q):
+    for _ in range(20):
+        p = random_diagram(rng, int(rng.integers(0, 30)))
+        r = random_diagram(rng, int(rng.integers(0, 30)))
+        value = L.wasserstein_distance(torch.tensor(p), torch.tensor(r), q=q)
+        expected = gudhi.wasserstein.wasserstein_distance(p, r, order=q, internal_p=np.inf)
+        assert float(value) == pytest.approx(expected, abs=1e-5)
+
+
+def test_wasserstein_terms_on_clouds(rng):
+    x, y = clouds(rng)
+    gx, gy = gudhi_diagrams(x), gudhi_diagrams(y)
+    for dim, fn in [(0, L.loss_wasserstein0), (1, L.loss_wasserstein1)]:
+        for q in (1.0, 2.0):
+            value = fn(torch.tensor(x), torch.tensor(y), q=q)
+            expected = gudhi.wasserstein.wasserstein_distance(gx[dim], gy[dim], order=q, internal_p=np.inf)
+            assert float(value) == pytest.approx(expected, abs=1e-5)
+
+
+# ---------------------------------------------------------------- entropy, kernel, density
+
+
+def test_entropy_kernel_density_equal_numpy_formulas(rng):
+    x, y = clouds(rng)
+    gx, gy = gudhi_diagrams(x), gudhi_diagrams(y)
+    tx, ty = torch.tensor(x), torch.tensor(y)
+    for dim, fn in [(0, L.loss_persentropy0), (1, L.loss_persentropy1)]:
+        expected = (np_entropy(gx[dim]) - np_entropy(gy[dim])) ** 2
+        assert float(fn(tx, ty)) == pytest.approx(expected, abs=1e-8)
+        expected = (np_entropy(gx[dim], 0.3) - np_entropy(gy[dim], 0.3)) ** 2
+        assert float(fn(tx, ty, delta=0.3)) == pytest.approx(expected, abs=1e-8)
+    for dim, fn in [(0, L.loss_dsigma0), (1, L.loss_dsigma1)]:
+        for sigma in (0.05, 0.5):
+            f, g = gx[dim], gy[dim]
+            expected = np_kernel(f, f, sigma) + np_kernel(g, g, sigma) - 2 * np_kernel(f, g, sigma)
+            assert float(fn(tx, ty, sigma=sigma)) == pytest.approx(expected, abs=1e-8)
+    # the density needs deaths on its grid: scale the clouds up
+    tx5, ty5 = tx * 5, ty * 5
+    gx5, gy5 = gudhi_diagrams(x * 5), gudhi_diagrams(y * 5)
+    expected = np.mean((np_density(gx5[0]) - np_density(gy5[0])) ** 2)
+    assert float(L.loss_density(tx5, ty5)) == pytest.approx(expected, rel=1e-8)
+    assert expected > 0
+    expected = np.mean((np_density(gx5[0], 1.0, 0.01, 20, 7) - np_density(gy5[0], 1.0, 0.01, 20, 7)) ** 2)
+    got = L.loss_density(tx5, ty5, sigma=1.0, scale=0.01, maxrange=20, npoints=7)
+    assert float(got) == pytest.approx(expected, rel=1e-8)
+
+
+def test_push0_is_minus_half_the_deaths(rng):
+    x, _ = clouds(rng)
+    expected = -gudhi_diagrams(x)[0][:, 1].sum() / 2
+    assert float(L.loss_push0(torch.tensor(x))) == pytest.approx(expected, rel=1e-10)
+
+
+def test_entropy_of_empty_set_is_zero():
+    assert float(L.persistence_entropy(torch.zeros((0, 2)))) == 0.0
+    assert float(L.persistence_entropy(torch.tensor([[0.0, 0.0005]]))) == 0.0
+
+
+# ---------------------------------------------------------------- gradients
+
+
+TERMS = {
+    "bottleneck0": L.loss_bottleneck0,
+    "bottleneck1": L.loss_bottleneck1,
+    "persentropy0": L.loss_persentropy0,
+    "persentropy1": L.loss_persentropy1,
+    "dsigma0": lambda x, y, **k: L.loss_dsigma0(x, y, sigma=0.5, **k),
+    "dsigma1": lambda x, y, **k: L.loss_dsigma1(x, y, sigma=0.5, **k),
+    "density": lambda x, y, **k: L.loss_density(x, y, sigma=1.0, maxrange=8.0, **k),
+    "wasserstein0": L.loss_wasserstein0,
+    "wasserstein1": L.loss_wasserstein1,
+    "wasserstein1_q2": lambda x, y, **k: L.loss_wasserstein1(x, y, q=2.0, **k),
+}
+
+
+@pytest.mark.parametrize("name", list(TERMS))
+def test_gradcheck(rng, name):
+    x, y = clouds(rng, n=14, m=16)
+    xt = torch.tensor(x, requires_grad=True)
+    pers = vr_persistence(xt)
+    true_pers = vr_persistence(torch.tensor(y))
+    fn = TERMS[name]
+    value = fn(xt, None, persistence=pers, true_persistence=true_pers)
+    assert value.requires_grad
+
+    def f(z):
+        return fn(z, None, persistence=pers.with_points(z), true_persistence=true_pers)
+
+    assert torch.autograd.gradcheck(f, (xt,), eps=1e-7, atol=1e-5)
+
+
+def test_gradcheck_push0(rng):
+    x, _ = clouds(rng, n=14)
+    xt = torch.tensor(x, requires_grad=True)
+    pers = vr_persistence(xt)
+    assert torch.autograd.gradcheck(lambda z: L.loss_push0(z, persistence=pers.with_points(z)), (xt,))
+
+
+# ---------------------------------------------------------------- identity, duplicates
+
+
+@pytest.mark.parametrize("name", list(TERMS))
+def test_identical_inputs_give_zero(rng, name):
+    x, _ = clouds(rng)
+    xt = torch.tensor(x, requires_grad=True)
+    value = TERMS[name](xt, torch.tensor(x))
+    assert abs(float(value.detach())) < 1e-12
+    if value.requires_grad:
+        value.backward()
+        assert torch.isfinite(xt.grad).all()
+
+
+@pytest.mark.parametrize("name", list(TERMS))
+def test_duplicate_points_never_nan(rng, name):
+    x = np.repeat(rng.normal(size=(6, 2)), 3, axis=0)
+    y = rng.normal(size=(12, 2))
+    xt = torch.tensor(x, requires_grad=True)
+    value = TERMS[name](xt, torch.tensor(y))
+    assert torch.isfinite(value)
+    if value.requires_grad:
+        value.backward()
+        assert torch.isfinite(xt.grad).all()
+
+
+# ---------------------------------------------------------------- TopologicalLoss
+
+
+def test_topological_loss_is_the_weighted_sum(rng):
+    x, y = clouds(rng)
+    tx, ty = torch.tensor(x), torch.tensor(y)
+    weights = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    loss = L.TopologicalLoss(weights, kernel_sigma=0.5)
+    total = loss(tx, ty)
+    expected = (
+        1 * L.loss_bottleneck0(tx, ty)
+        + 2 * L.loss_bottleneck1(tx, ty)
+        + 3 * L.loss_persentropy0(tx, ty)
+        + 4 * L.loss_persentropy1(tx, ty)
+        + 5 * L.loss_dsigma0(tx, ty, sigma=0.5)
+        + 6 * L.loss_dsigma1(tx, ty, sigma=0.5)
+        + 7 * L.loss_density(tx, ty)
+    )
+    assert float(total) == pytest.approx(float(expected), rel=1e-10)
+    assert set(loss.last_terms) == set(L.PAPER_TERMS)
+    assert loss.last_terms["bottleneck1"] == pytest.approx(float(L.loss_bottleneck1(tx, ty)))
+
+
+def test_topological_loss_by_name_and_degree(rng, monkeypatch):
+    x, y = clouds(rng)
+    tx, ty = torch.tensor(x, requires_grad=True), torch.tensor(y)
+    loss0 = L.TopologicalLoss({"bottleneck0": 1.0, "wasserstein0": 0.5})
+    assert loss0.max_dim == 0
+    loss1 = L.TopologicalLoss([15, 15, 0, 0, 0, 0, 0])
+    assert loss1.max_dim == 1 and loss1.weights == {"bottleneck0": 15.0, "bottleneck1": 15.0}
+    calls = []
+    real = L.vr_persistence
+
+    def counting(points, max_dim=1):
+        calls.append(max_dim)
+        return real(points, max_dim=max_dim)
+
+    monkeypatch.setattr(L, "vr_persistence", counting)
+    value = loss0(tx, ty)
+    assert calls == [0, 0]  # once per cloud, degree 0 only
+    value.backward()
+    assert torch.isfinite(tx.grad).all()
+    expected = L.loss_bottleneck0(tx, ty) + 0.5 * L.loss_wasserstein0(tx, ty)
+    assert float(value) == pytest.approx(float(expected))
+    calls.clear()
+    true_pers = real(ty, max_dim=1)
+    loss1(tx, None, true_persistence=true_pers)
+    assert calls == [1]  # the target's persistence was reused
+
+
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        ([1.0, 1.0], "7 entries"),
+        ([1, 1, 1, 1, 1, 1, 1, 1], "7 entries"),
+        ({"bottleneck2": 1.0}, "unknown topological term"),
+        ([1, -1, 0, 0, 0, 0, 0], "must be >= 0"),
+        ([1, float("nan"), 0, 0, 0, 0, 0], "must be finite"),
+        ({"density": float("inf")}, "must be finite"),
+        ("bottleneck0", "list of 7 numbers or a mapping"),
+        ([1, "a", 0, 0, 0, 0, 0], "real number"),
+    ],
+)
+def test_bad_weights_raise(weights, message):
+    with pytest.raises(ValueError, match=message):
+        L.TopologicalLoss(weights)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"kernel_sigma": float("nan")}, "kernel_sigma"),
+        ({"kernel_sigma": 0.0}, "kernel_sigma"),
+        ({"density_sigma": float("inf")}, "density_sigma"),
+        ({"entropy_delta": -1.0}, "entropy_delta"),
+        ({"density_npoints": 0}, "density_npoints"),
+        ({"wasserstein_q": 0.5}, "wasserstein_q"),
+    ],
+)
+def test_bad_hyperparameters_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        L.TopologicalLoss([1, 0, 0, 0, 0, 0, 0], **kwargs)
+
+
+def test_bad_inputs_raise():
+    good = torch.zeros((4, 2))
+    good[1, 0] = 1.0
+    with pytest.raises(ValueError, match="NaN or inf"):
+        L.loss_bottleneck0(torch.full((4, 2), float("nan")), good)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        L.loss_dsigma0(good, torch.full((4, 2), float("inf")))
+    with pytest.raises(ValueError, match=r"\(k, 2\)"):
+        L.bottleneck_distance(torch.zeros((3, 3)), torch.zeros((3, 2)))
+    with pytest.raises(ValueError, match="sigma"):
+        L.loss_dsigma1(good, good, sigma=-1)
+    with pytest.raises(ValueError, match="q must be >= 1"):
+        L.loss_wasserstein0(good, good, q=0.5)
+    with pytest.raises(ValueError, match="give either"):
+        L.loss_bottleneck0(good, None)
+    with pytest.raises(ValueError, match="degree 1 is needed"):
+        L.loss_bottleneck1(good, good, persistence=vr_persistence(good, max_dim=0))
+
+
+# ---------------------------------------------------------------- descent sanity
+
+
+def test_bottleneck_descent_two_to_four_clusters():
+    gen = torch.Generator().manual_seed(0)
+    start = torch.cat([torch.rand(30, 2, generator=gen) * 0.8 - 0.4, torch.rand(34, 2, generator=gen) * 0.8 - 0.4 + torch.tensor([10.0, 5.0])])
+    centers = torch.tensor([[0.0, 0.0], [10.0, 0.0], [-5.0, 4.0], [8.0, 13.0]])
+    sizes = [30, 20, 30, 48]
+    target = torch.cat([centers[i] + torch.rand(s, 2, generator=gen) * 0.6 - 0.3 for i, s in enumerate(sizes)])
+    x = start.clone().double().requires_grad_(True)
+    target = target.double()
+    true_pers = vr_persistence(target)
+    loss = L.TopologicalLoss([1, 1, 0, 0, 0, 0, 0])
+    opt = torch.optim.Adam([x], lr=0.1)
+    before = float(L.loss_bottleneck0(x.detach(), None, true_persistence=true_pers))
+    for _ in range(300):
+        opt.zero_grad()
+        pers = vr_persistence(x)
+        terms = loss.terms(x, persistence=pers, true_persistence=true_pers)
+        # a term without a gradient path is replaced by push0 (spreads the clusters)
+        value = sum(t if t.requires_grad else L.loss_push0(x, persistence=pers) for t in terms.values())
+        value.backward()
+        opt.step()
+    after = float(L.loss_bottleneck0(x.detach(), None, true_persistence=true_pers))
+    assert after <= 0.5 * before, (before, after)
