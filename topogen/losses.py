@@ -673,13 +673,14 @@ class TopologicalLoss(torch.nn.Module):
             return {}
         pers = _persistence(points, persistence, self.max_dim, "points")
         true_pers = _persistence(true_points, true_persistence, self.max_dim, "true_points")
-        diagrams, true_diagrams = {}, {}
+        # One batched gather per cloud for every degree needed.
+        diagrams = pers.diagrams(self.max_dim)
+        with torch.no_grad():
+            true_diagrams = true_pers.diagrams(self.max_dim)
         out = {}
         for name in self.weights:
             kind, dim = TERM_KIND[name], TERM_DEGREE[name]
-            if dim not in diagrams:
-                diagrams[dim] = pers.diagram(dim)
-                true_diagrams[dim] = true_pers.diagram(dim).detach().to(diagrams[dim])
+            true_diagrams[dim] = true_diagrams[dim].to(diagrams[dim])
             fn, _ = _DIAGRAM_LOSSES[kind]
             out[name] = fn(diagrams[dim], true_diagrams[dim], **self.hyper[kind])
         return out

