@@ -26,6 +26,7 @@ __all__ = [
     "animate_clouds",
     "image_grid",
     "mean_ci_band",
+    "deformation_figure",
     "DEGREE_COLORS",
 ]
 
@@ -46,6 +47,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -161,10 +163,12 @@ def plot_cloud(points, ax=None, *, title: str | None = None, color="#1f77b4", s:
         raise ValueError(f"plot_cloud needs 2-D points, got {pts.shape[1]}-D")
     ax = ax or plt.gca()
     ax.scatter(pts[:, 0], pts[:, 1], s=s, color=color)
-    ax.set_aspect("equal", adjustable="datalim")
     if lims is not None:
         ax.set_xlim(*lims[0])
         ax.set_ylim(*lims[1])
+        ax.set_aspect("equal", adjustable="box")
+    else:
+        ax.set_aspect("equal", adjustable="datalim")
     if title:
         ax.set_title(title)
     return ax
@@ -239,3 +243,47 @@ def mean_ci_band(ax, x, values, label: str, color=None, confidence: float = 0.95
     (line,) = ax.plot(x, mean, label=label, color=color)
     ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.25, lw=0)
     return ax
+
+
+def deformation_figure(history, title: str = "", caption: str = ""):
+    """Initial / target / final clouds over their diagrams, and the loss curve.
+
+    Parameters
+    ----------
+    history : topogen.synthetic.DeformationHistory
+    title : str
+    caption : str
+        Printed under the figure (data, seeds, settings).
+    """
+    fig = plt.figure(figsize=(12, 6.2))
+    grid = fig.add_gridspec(2, 4, width_ratios=[1, 1, 1, 1.25], hspace=0.35, wspace=0.35)
+    target = history.target
+    panels = [
+        ("initial", history.clouds[0], history.diagrams[0], "#1f77b4"),
+        ("target", target, history.target_diagrams, "0.35"),
+        (f"final (step {history.snapshot_steps[-1]})", history.clouds[-1], history.diagrams[-1], "#2ca02c"),
+    ]
+    top = max(max((float(d.max()) if d.size else 0.0) for d in dg.values()) for _, _, dg, _ in panels) * 1.1
+    for col, (label, cloud, dgms, color) in enumerate(panels):
+        ax = fig.add_subplot(grid[0, col])
+        plot_cloud(cloud, ax, title=label, color=color, s=8)
+        ax = fig.add_subplot(grid[1, col])
+        n_inf = (1, 0)
+        plot_diagram({0: dgms[0], 1: dgms[1], "n_infinite": n_inf}, ax, limit=top)
+    ax = fig.add_subplot(grid[:, 3])
+    steps = np.arange(1, len(history.loss) + 1)
+    for name, values in history.terms.items():
+        ax.plot(steps, values, lw=1, label=name)
+    fb = np.flatnonzero(history.fallback_steps)
+    if fb.size:
+        ax.plot(fb + 1, np.full(fb.size, ax.get_ylim()[0]), "|", color="0.4", ms=6, label="push0 fallback")
+    ax.set_yscale("symlog", linthresh=1e-2)
+    ax.set_xlabel("step")
+    ax.set_ylabel("term value")
+    ax.set_title("topological loss terms")
+    ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=13)
+    if caption:
+        fig.text(0.01, 0.005, caption, fontsize=7.5, color="0.3", va="bottom")
+    return fig

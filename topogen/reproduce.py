@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .paths import FIGURES_ENV, repo_root
+from .progress import BATCH_ENV
 
 __all__ = ["find_notebooks", "normalize_notebook", "run", "main", "NotebookFailed"]
 
@@ -112,6 +113,7 @@ def _execute(notebook: Path, output: Path, figures: Path, parameters: dict) -> N
 
     env_before = os.environ.get(FIGURES_ENV)
     os.environ[FIGURES_ENV] = str(figures)  # the kernel inherits it; savefig honours it
+    os.environ[BATCH_ENV] = "1"  # no live progress output in executed notebooks
     try:
         pm.execute_notebook(
             str(notebook),

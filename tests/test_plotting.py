@@ -1,0 +1,61 @@
+"""savefig / save_gif write deterministic, metadata-free files where they are told."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from topogen import plotting  # noqa: E402
+from topogen.persistence import vr_persistence  # noqa: E402
+from topogen.synthetic import circle  # noqa: E402
+
+
+def _figure():
+    fig, axes = plt.subplots(1, 2, figsize=(4, 2))
+    plotting.plot_cloud(circle(20), axes[0])
+    plotting.plot_diagram(vr_persistence(circle(20)), axes[1], title="diagram")
+    return fig
+
+
+def test_savefig_is_byte_identical_and_stripped(tmp_path):
+    a = plotting.savefig(_figure(), "01_test", figures_dir=tmp_path / "a")
+    b = plotting.savefig(_figure(), "01_test.png", figures_dir=tmp_path / "b")
+    assert a.name == b.name == "01_test.png"
+    assert a.read_bytes() == b.read_bytes()
+    info = Image.open(a).info
+    assert "Software" not in info and not any("matplotlib" in str(v).lower() for v in info.values())
+    assert oct(a.stat().st_mode & 0o777) == "0o644"
+
+
+def test_savefig_honours_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOPOGEN_FIGURES_DIR", str(tmp_path / "env"))
+    path = plotting.savefig(_figure(), "02_env")
+    assert path.parent == tmp_path / "env"
+
+
+def test_bad_figure_names(tmp_path):
+    for name in ["", "../escape", "a/b"]:
+        with pytest.raises(ValueError, match="plain file name"):
+            plotting.savefig(_figure(), name, figures_dir=tmp_path)
+
+
+def test_gif_animation_is_deterministic(tmp_path):
+    clouds = [circle(12).numpy() * s for s in (1.0, 1.5, 2.0)]
+    a = plotting.animate_clouds(clouds, [0, 5, 10], "01_anim", figures_dir=tmp_path / "a", target=circle(12))
+    b = plotting.animate_clouds(clouds, [0, 5, 10], "01_anim", figures_dir=tmp_path / "b", target=circle(12))
+    assert a.read_bytes() == b.read_bytes()
+    gif = Image.open(a)
+    assert gif.format == "GIF" and gif.n_frames == 3
+
+
+def test_mean_ci_band_widths():
+    fig, ax = plt.subplots()
+    values = np.array([[1.0, 2.0], [3.0, 2.0]])
+    plotting.mean_ci_band(ax, [0, 1], values, "x")
+    poly = ax.collections[0].get_paths()[0].vertices
+    # t(0.975, 1) * std / sqrt(2) = 12.706 * 1.414 / 1.414
+    assert poly[:, 1].max() == pytest.approx(2.0 + 12.7062, abs=1e-3)
+    plt.close(fig)

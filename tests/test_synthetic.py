@@ -1,0 +1,84 @@
+"""The deformation playground on tiny clouds."""
+
+import numpy as np
+import pytest
+import torch
+
+from topogen import synthetic as S
+from topogen.persistence import vr_persistence
+
+
+def test_generators_shapes_and_seeds():
+    a = S.clusters([(0, 0), (5, 5)], [3, 4], 0.5, seed=1)
+    b = S.clusters([(0, 0), (5, 5)], [3, 4], 0.5, seed=1)
+    assert a.shape == (7, 2) and torch.equal(a, b)
+    assert (a[:3].abs() <= 0.5).all() and ((a[3:] - 5).abs() <= 0.5).all()
+    assert S.segments(32, 0.1).shape == (64, 2)
+    c = S.circle(100, 5.0)
+    np.testing.assert_allclose(c.norm(dim=1).numpy(), 5.0)
+    for name in S.EXPERIMENTS:
+        exp = S.make_experiment(name)
+        assert exp.start.shape[1] == 2 and exp.target.shape[1] == 2
+    assert S.make_experiment("three_clusters").start.shape == (64, 2)
+    assert S.make_experiment("four_clusters").target.shape == (128, 2)
+    with pytest.raises(ValueError, match="unknown experiment"):
+        S.make_experiment("torus")
+
+
+def test_counts_on_known_clouds():
+    target = vr_persistence(S.clusters([(0, 0), (10, 0), (0, 10)], [5, 5, 5], 0.2, seed=0))
+    thresholds = S.significance_thresholds(target)
+    assert S.count_features(target, thresholds) == (3, 0)
+    ring = vr_persistence(S.circle(40, 3.0))
+    assert S.count_features(ring, S.significance_thresholds(ring)) == (1, 1)
+
+
+def test_deform_reaches_three_clusters_from_two():
+    start = S.clusters([(0, 0), (4, 0)], [6, 6], 0.3, seed=0)
+    target = torch.tensor([(0.0, 0.0), (3.0, 0.0), (0.0, 3.0)], dtype=torch.float64)
+    hist = S.deform(start, target, steps=400, lr=0.05, snapshots=5)
+    out = S.outcome(hist)
+    assert out["clusters_target"] == 3 and out["clusters_start"] == 2
+    assert out["clusters_end"] == 3
+    assert out["bottleneck0_end"] < 0.5 * out["bottleneck0_start"]
+    assert hist.snapshot_steps[0] == 0 and hist.snapshot_steps[-1] == 400 and len(hist.clouds) == 5
+    assert hist.loss.shape == (400,) and set(hist.terms) == {"bottleneck0", "bottleneck1"}
+    assert hist.fallback_steps.any()  # a target bar had to be created by push0
+
+
+def test_deform_is_deterministic():
+    start = S.clusters([(0, 0), (4, 0)], [5, 5], 0.3, seed=2)
+    target = S.clusters([(0, 0), (4, 0), (0, 4)], [4, 4, 4], 0.2, seed=3)
+    a = S.deform(start, target, steps=30, lr=0.05, snapshots=3)
+    b = S.deform(start, target, steps=30, lr=0.05, snapshots=3)
+    np.testing.assert_array_equal(a.final, b.final)
+    np.testing.assert_array_equal(a.loss, b.loss)
+
+
+@pytest.mark.parametrize("rule", S.FALLBACKS)
+def test_fallback_rules_run(rule):
+    start = S.clusters([(0, 0), (4, 0)], [5, 5], 0.3, seed=2)
+    hist = S.deform(start, S.circle(12, 2.0), steps=10, lr=0.05, fallback=rule, snapshots=2)
+    if rule == "none":
+        assert not hist.fallback_steps.any()
+    assert np.isfinite(hist.final).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"steps": 0}, "steps"),
+        ({"lr": float("nan")}, "lr"),
+        ({"fallback": "always"}, "fallback"),
+        ({"snapshots": 1}, "snapshots"),
+        ({"weights": [1, 1]}, "7 entries"),
+    ],
+)
+def test_deform_bad_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        S.deform(S.circle(8), S.circle(8), **kwargs)
+
+
+def test_deform_bad_clouds():
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        S.deform(np.zeros((5, 3)), S.circle(8), steps=1)

@@ -1,0 +1,75 @@
+"""Validation of notebook parameters: each check raises ``ValueError`` naming the parameter."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+__all__ = ["check_int", "check_float", "check_choice", "check_subset", "check_weights", "check_device"]
+
+
+def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer (not a bool) within ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"parameter {name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"parameter {name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"parameter {name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_float(name: str, value, minimum: float | None = None, maximum: float | None = None,
+                strict_minimum: bool = False) -> float:
+    """A finite real number within the bounds (``strict_minimum``: ``> minimum``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"parameter {name} must be a finite number, got {value!r}")
+    value = float(value)
+    if minimum is not None and (value <= minimum if strict_minimum else value < minimum):
+        raise ValueError(f"parameter {name} must be {'>' if strict_minimum else '>='} {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"parameter {name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_choice(name: str, value, choices: Iterable):
+    """One of ``choices``."""
+    choices = list(choices)
+    if value not in choices:
+        raise ValueError(f"parameter {name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def check_subset(name: str, values, choices: Iterable) -> list:
+    """A non-empty list of distinct entries of ``choices``."""
+    choices = list(choices)
+    if isinstance(values, str) or not isinstance(values, (list, tuple)) or not values:
+        raise ValueError(f"parameter {name} must be a non-empty list from {choices}, got {values!r}")
+    bad = [v for v in values if v not in choices]
+    if bad or len(set(values)) != len(values):
+        raise ValueError(f"parameter {name} must list distinct entries of {choices}, got {values!r}")
+    return list(values)
+
+
+def check_weights(name: str, value):
+    """A weight vector or mapping accepted by :class:`~topogen.losses.TopologicalLoss`."""
+    from .losses import TopologicalLoss
+
+    try:
+        TopologicalLoss(value)
+    except ValueError as err:
+        raise ValueError(f"parameter {name}: {err}") from None
+    return value
+
+
+def check_device(name: str, value) -> str:
+    """A torch device string that exists here ("cpu", "cuda", "cuda:0", ...)."""
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"parameter {name} must be a torch device such as 'cpu' or 'cuda', got {value!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"parameter {name} is {value!r} but CUDA is not available on this machine")
+    return str(device)

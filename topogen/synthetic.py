@@ -1,0 +1,353 @@
+"""2-D point clouds and the deformation playground: a cloud reshaped by topology alone.
+
+A learnable cloud (its coordinates are the parameters, Adam) is driven by
+topological regularizers toward the persistence diagram of a target cloud.
+:func:`deform` works on any cloud and target; :data:`EXPERIMENTS` holds the
+paper's three set-ups.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .losses import TopologicalLoss, bottleneck_distance, loss_push0
+from .persistence import Persistence, vr_persistence
+from .progress import Progress
+
+__all__ = [
+    "clusters",
+    "segments",
+    "circle",
+    "Experiment",
+    "EXPERIMENTS",
+    "FALLBACKS",
+    "make_experiment",
+    "DeformationHistory",
+    "deform",
+    "significance_thresholds",
+    "count_features",
+    "outcome",
+]
+
+
+# ----------------------------------------------------------------------------
+# cloud generators
+# ----------------------------------------------------------------------------
+def _generator(seed: int) -> torch.Generator:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    return torch.Generator().manual_seed(int(seed))
+
+
+def clusters(centers, sizes, noise: float, seed: int = 0) -> torch.Tensor:
+    """Points uniformly within ``±noise`` (per coordinate) of each center.
+
+    Parameters
+    ----------
+    centers : (k, 2) array_like
+    sizes : sequence of k ints
+        Points per cluster.
+    noise : float
+        Half-width of the uniform noise box.
+    seed : int
+
+    Returns
+    -------
+    torch.Tensor
+        ``(sum(sizes), 2)`` float64 cloud.
+    """
+    centers = torch.as_tensor(np.asarray(centers, dtype=np.float64))
+    if centers.ndim != 2 or centers.shape[1] != 2 or len(centers) != len(sizes):
+        raise ValueError("centers must be (k, 2) with one size per center")
+    if any(int(s) < 1 for s in sizes) or not math.isfinite(noise) or noise < 0:
+        raise ValueError("sizes must be positive and noise finite and >= 0")
+    gen = _generator(seed)
+    parts = [c + (torch.rand(int(s), 2, generator=gen, dtype=torch.float64) * 2 - 1) * noise
+             for c, s in zip(centers, sizes)]
+    return torch.cat(parts)
+
+
+def segments(n_per_segment: int = 32, noise: float = 0.1, seed: int = 0) -> torch.Tensor:
+    """Two noisy segments: a vertical one and a slanted one beside it.
+
+    The vertical segment runs from (0, -4) to (0, 4); the slanted one from
+    (2, -4) to (6, 4). Each point gets uniform noise ``±noise``.
+    """
+    gen = _generator(seed)
+    t = torch.linspace(0, 1, n_per_segment, dtype=torch.float64)
+    vertical = torch.stack([torch.zeros_like(t), -4 + 8 * t], 1)
+    slanted = torch.stack([2 + 4 * t, -4 + 8 * t], 1)
+    cloud = torch.cat([vertical, slanted])
+    return cloud + (torch.rand(cloud.shape, generator=gen, dtype=torch.float64) * 2 - 1) * noise
+
+
+def circle(n: int = 100, radius: float = 5.0) -> torch.Tensor:
+    """``n`` points evenly spaced on a circle of the given radius."""
+    theta = torch.arange(n, dtype=torch.float64) * (2 * math.pi / n)
+    return radius * torch.stack([torch.cos(theta), torch.sin(theta)], 1)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A start cloud, a target cloud and the paper's optimisation settings."""
+
+    name: str
+    title: str
+    start: torch.Tensor
+    target: torch.Tensor
+    steps: int
+    lr: float
+
+
+def make_experiment(name: str, seed: int = 0) -> Experiment:
+    """One of the paper's three deformation experiments, clouds drawn with ``seed``."""
+    if name == "three_clusters":
+        start = clusters([(0, 0), (10, 0), (0, 20), (30, 30), (10, -25)], [10, 10, 10, 10, 24], 0.5, seed)
+        target = torch.tensor([(5.0, 5.0), (10.0, 10.0), (20.0, 6.0)], dtype=torch.float64)
+        return Experiment(name, "5 clusters → 3 clusters", start, target, 15000, 0.01)
+    if name == "four_clusters":
+        start = clusters([(0, 0), (10, 5)], [30, 34], 0.4, seed)
+        target = clusters([(0, 0), (10, 0), (-5, 4), (8, 13)], [30, 20, 30, 48], 0.3, seed + 1)
+        return Experiment(name, "2 clusters → 4 clusters", start, target, 2500, 0.05)
+    if name == "circle":
+        return Experiment(name, "2 segments → 1 loop", segments(32, 0.1, seed), circle(100, 5.0), 7500, 0.1)
+    raise ValueError(f"unknown experiment {name!r}; choose from {list(EXPERIMENTS)}")
+
+
+#: The paper's experiments by name (see :func:`make_experiment`).
+EXPERIMENTS = ("three_clusters", "four_clusters", "circle")
+
+
+# ----------------------------------------------------------------------------
+# measuring the topology of a cloud
+# ----------------------------------------------------------------------------
+def significance_thresholds(target: Persistence, fraction: float = 0.25) -> tuple[float, float]:
+    """Scales at which the features of a cloud are counted, read off the target.
+
+    A target bar is *significant* when its persistence is at least
+    ``fraction`` times the largest persistence of the target (both degrees).
+    The threshold of degree d is half the smallest significant persistence in
+    that degree, or ``fraction`` times the largest if degree d has none.
+    """
+    dgms = {d: target.diagram(d).detach().cpu().numpy() for d in (0, 1)}
+    pers = {d: dgm[:, 1] - dgm[:, 0] for d, dgm in dgms.items()}
+    top = max([p.max() for p in pers.values() if p.size] + [0.0])
+    out = []
+    for d in (0, 1):
+        sig = pers[d][pers[d] >= fraction * top]
+        out.append(0.5 * float(sig.min()) if sig.size else fraction * top)
+    return out[0], out[1]
+
+
+def count_features(pers: Persistence, thresholds: tuple[float, float]) -> tuple[int, int]:
+    """(clusters, loops) alive at the given scales: bars longer than the thresholds.
+
+    Clusters count the infinite degree-0 class too.
+    """
+    dgm0 = pers.diagram(0).detach()
+    dgm1 = pers.diagram(1).detach()
+    clusters_ = pers.n_infinite[0] + int(((dgm0[:, 1] - dgm0[:, 0]) > thresholds[0]).sum())
+    loops = int(((dgm1[:, 1] - dgm1[:, 0]) > thresholds[1]).sum())
+    return clusters_, loops
+
+
+# ----------------------------------------------------------------------------
+# the deformation loop
+# ----------------------------------------------------------------------------
+@dataclass
+class DeformationHistory:
+    """What :func:`deform` recorded.
+
+    Attributes
+    ----------
+    snapshot_steps : list of int
+        Steps at which the cloud was recorded (0 and the last step included).
+    clouds : list of (N, 2) numpy arrays
+        The cloud at each snapshot.
+    diagrams : list of dict
+        ``{0: (k0, 2), 1: (k1, 2)}`` numpy diagrams at each snapshot.
+    loss : numpy array
+        Weighted loss at every step (before the update).
+    terms : dict of numpy arrays
+        Unweighted value of every active term at every step.
+    fallback_steps : numpy array of bool
+        Steps on which a term had no gradient path and ``loss_push0`` stood in.
+    target : (M, 2) numpy array
+    target_diagrams : dict
+    seconds : float
+        Wall time of the optimisation loop.
+    settings : dict
+        Weights, steps, lr, seed and fallback rule, for the record.
+    """
+
+    snapshot_steps: list = field(default_factory=list)
+    clouds: list = field(default_factory=list)
+    diagrams: list = field(default_factory=list)
+    loss: np.ndarray = None
+    terms: dict = field(default_factory=dict)
+    fallback_steps: np.ndarray = None
+    target: np.ndarray = None
+    target_diagrams: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def final(self) -> np.ndarray:
+        return self.clouds[-1]
+
+
+#: Fallback rules of :func:`deform` (see its ``fallback`` parameter).
+FALLBACKS = ("dominant", "step", "term", "none")
+
+
+def deform(
+    start,
+    target,
+    weights=(1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    *,
+    steps: int = 1000,
+    lr: float = 0.01,
+    seed: int = 0,
+    fallback: str = "dominant",
+    snapshots: int = 60,
+    loss_kwargs: dict | None = None,
+    device: str = "cpu",
+    progress: bool | None = None,
+) -> DeformationHistory:
+    """Move the points of ``start`` so that its persistence diagram approaches ``target``'s.
+
+    Parameters
+    ----------
+    start : (N, 2) array_like
+        Initial cloud; its coordinates are the parameters (float64, Adam).
+    target : (M, 2) array_like
+        Target cloud; only its diagram matters. Its persistence is computed once.
+    weights : sequence of 7 floats or mapping
+        Passed to :class:`~topogen.losses.TopologicalLoss` (default: bottleneck0
+        + bottleneck1 at weight 1).
+    steps : int
+        Optimisation steps.
+    lr : float
+        Adam learning rate.
+    seed : int
+        Seeds torch before optimising (the loop itself is deterministic).
+    fallback : {"dominant", "step", "term", "none"}
+        What to do when a term cannot depend on the points (its bottleneck is
+        realized by a target point matched to the diagonal, or its diagram is
+        empty), so that only growing new bars could lower it:
+
+        * ``"dominant"`` (default): when the largest weighted term is such a
+          term, it is replaced by ``loss_push0`` at its weight; the other terms
+          keep their gradients;
+        * ``"step"``: ``loss_push0`` alone, only on steps where no term has a
+          gradient path (the paper's rule);
+        * ``"term"``: every such term is replaced by ``loss_push0``;
+        * ``"none"``: such terms are left without gradient.
+    snapshots : int
+        Number of recorded clouds (evenly spaced, first and last included).
+    loss_kwargs : dict, optional
+        Hyperparameters for :class:`~topogen.losses.TopologicalLoss`.
+    device : str
+        Torch device of the optimisation.
+    progress : bool, optional
+        Show live progress (default: only in interactive Jupyter).
+
+    Returns
+    -------
+    DeformationHistory
+
+    Raises
+    ------
+    ValueError
+        For invalid clouds, steps, learning rate, snapshots or fallback.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite positive number, got {lr!r}")
+    if fallback not in FALLBACKS:
+        raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
+    if isinstance(snapshots, bool) or not isinstance(snapshots, (int, np.integer)) or snapshots < 2:
+        raise ValueError(f"snapshots must be an integer >= 2, got {snapshots!r}")
+    torch.manual_seed(int(seed))
+    x = torch.as_tensor(np.asarray(start, dtype=np.float64)).to(device).clone()
+    y = torch.as_tensor(np.asarray(target, dtype=np.float64)).to(device)
+    for name, cloud in (("start", x), ("target", y)):
+        if cloud.ndim != 2 or cloud.shape[1] != 2:
+            raise ValueError(f"{name} must be an (N, 2) cloud, got shape {tuple(cloud.shape)}")
+    x.requires_grad_(True)
+    loss_fn = TopologicalLoss(weights, **(loss_kwargs or {}))
+    target_pers = vr_persistence(y, max_dim=1)
+    opt = torch.optim.Adam([x], lr=float(lr))
+    keep = set(np.unique(np.linspace(0, steps, snapshots).round().astype(int)).tolist())
+    hist = DeformationHistory(
+        target=y.cpu().numpy(),
+        target_diagrams={d: target_pers.diagram(d).cpu().numpy() for d in (0, 1)},
+        settings={"weights": dict(loss_fn.weights), "steps": int(steps), "lr": float(lr), "seed": int(seed),
+                  "fallback": fallback, "loss_kwargs": dict(loss_kwargs or {})},
+    )
+    losses = np.empty(steps)
+    terms = {name: np.empty(steps) for name in loss_fn.weights}
+    used_fallback = np.zeros(steps, dtype=bool)
+    bar = Progress(steps, "deform", enabled=progress)
+
+    def snapshot(step, pers):
+        hist.snapshot_steps.append(step)
+        hist.clouds.append(x.detach().cpu().numpy().copy())
+        hist.diagrams.append({d: pers.diagram(d).detach().cpu().numpy() for d in (0, 1)})
+
+    t0 = time.perf_counter()
+    for step in range(steps):
+        pers = vr_persistence(x, max_dim=max(1, loss_fn.max_dim))
+        if step in keep:
+            snapshot(step, pers)
+        values = loss_fn.terms(x, persistence=pers, true_persistence=target_pers)
+        total = sum(loss_fn.weights[k] * v for k, v in values.items())
+        losses[step] = float(total.detach())
+        for k, v in values.items():
+            terms[k][step] = float(v.detach())
+        dead = [k for k, v in values.items() if not v.requires_grad]
+        objective = total
+        if fallback == "dominant" and values:
+            top = max(values, key=lambda k: loss_fn.weights[k] * float(values[k].detach()))
+            dead = [top] if top in dead else []
+        if dead and fallback in ("dominant", "term"):
+            push = loss_push0(x, persistence=pers)
+            objective = sum(loss_fn.weights[k] * (push if k in dead else v) for k, v in values.items())
+            used_fallback[step] = True
+        elif len(dead) == len(values) and fallback == "step":
+            objective = loss_push0(x, persistence=pers)
+            used_fallback[step] = True
+        opt.zero_grad(set_to_none=True)
+        if objective.requires_grad:
+            objective.backward()
+            opt.step()
+        bar.update(step + 1, loss=losses[step])
+    hist.seconds = time.perf_counter() - t0
+    snapshot(steps, vr_persistence(x, max_dim=1))
+    hist.loss, hist.terms, hist.fallback_steps = losses, terms, used_fallback
+    return hist
+
+
+def outcome(history: DeformationHistory) -> dict:
+    """Distances to the target diagram and feature counts at the start and the end.
+
+    Returns a dict with ``bottleneck0/1_start``, ``bottleneck0/1_end``,
+    ``clusters/loops_target``, ``clusters/loops_start``, ``clusters/loops_end``.
+    """
+    target = vr_persistence(torch.as_tensor(history.target), max_dim=1)
+    thresholds = significance_thresholds(target)
+    out = {}
+    for when, cloud in (("start", history.clouds[0]), ("end", history.clouds[-1])):
+        pers = vr_persistence(torch.as_tensor(cloud), max_dim=1)
+        for d in (0, 1):
+            out[f"bottleneck{d}_{when}"] = float(bottleneck_distance(pers.diagram(d), target.diagram(d)))
+        out[f"clusters_{when}"], out[f"loops_{when}"] = count_features(pers, thresholds)
+    out["clusters_target"], out["loops_target"] = count_features(target, thresholds)
+    out["thresholds"] = thresholds
+    return out
