@@ -251,22 +251,32 @@ def bottleneck_matching(p, q):
             hi = mid
         else:
             lo = mid
-    best = _perfect_matching(cost, pa, pb, cand[hi])
     value = float(cand[hi])
-    # Read the realizing pair off the optimal matching.
+    # Every optimal matching contains an element costing exactly `value` (else a
+    # smaller candidate would be feasible). If only one element costs `value`, it
+    # is the realizing pair; on ties, read one off an optimal matching.
+    tol = _TIE * max(1.0, abs(value))
+    hit_pq = np.argwhere(np.abs(cost - value) <= tol)
+    hit_p = np.flatnonzero(np.abs(pa - value) <= tol)
+    hit_q = np.flatnonzero(np.abs(pb - value) <= tol)
+    if len(hit_pq) + len(hit_p) + len(hit_q) == 1:
+        if len(hit_pq):
+            return value, ("pq", int(hit_pq[0, 0]), int(hit_pq[0, 1]))
+        if len(hit_p):
+            return value, ("p", int(hit_p[0]), -1)
+        return value, ("q", -1, int(hit_q[0]))
+    best = _perfect_matching(cost, pa, pb, value)
     rows = np.arange(n)
     cols = best[:n]
     real = cols < m
     pair_cost = np.where(real, cost[rows, np.minimum(cols, m - 1)], pa)
-    diag_rows = n + np.arange(m)
-    q_diag = best[n:] == np.arange(m)  # diag copy of q_j took q_j itself
+    q_diag = best[n:] == np.arange(m)  # the diagonal copy of q_j took q_j itself
     q_cost = np.where(q_diag, pb, -np.inf)
-    if pair_cost.max() >= q_cost.max():
+    if pair_cost.max() >= q_cost.max() - tol:
         i = int(np.argmax(pair_cost))
         kind = ("pq", i, int(cols[i])) if real[i] else ("p", i, -1)
     else:
-        j = int(diag_rows[np.argmax(q_cost)] - n)
-        kind = ("q", -1, j)
+        kind = ("q", -1, int(np.argmax(q_cost)))
     return value, kind
 
 

