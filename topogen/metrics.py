@@ -33,6 +33,7 @@ __all__ = [
     "mean_ci",
     "paired_difference",
     "METRICS",
+    "evaluation_table",
 ]
 
 
@@ -139,7 +140,8 @@ class Evaluator:
     seed : int
         Seeds the prior samples (identical for every model).
     grid : int
-        Number of test images whose reconstructions are kept (image grids).
+        Number of test images whose reconstructions are kept (image grids):
+        the first test image of each class in turn, so a grid shows every digit.
     """
 
     data: object
@@ -152,6 +154,11 @@ class Evaluator:
         with torch.no_grad():
             self._real_features = self.classifier.features(self.data.test_x).numpy()
         self._prior_seed = self.seed
+        labels = self.data.test_y.numpy()
+        firsts = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]
+        rest = [i for i in range(len(labels)) if i not in set(firsts)]
+        #: Test-image indices shown in grids (one per class first).
+        self.grid_index = (firsts + rest)[: self.grid]
 
     def __call__(self, model) -> dict:
         """Metrics of ``model`` (put in eval mode for the call) and reconstructions for grids."""
@@ -174,7 +181,7 @@ class Evaluator:
             "recon_accuracy": accuracy,
             "prior_entropy": prediction_entropy(pred),
             "prior_fid": frechet_distance(self._real_features, feats),
-            "recon_grid": recon[: self.grid].numpy(),
+            "recon_grid": recon[self.grid_index].numpy(),
             "prior_grid": samples[: self.grid].numpy(),
         }
 
@@ -218,3 +225,40 @@ def paired_difference(a, b, confidence: float = 0.95) -> dict:
     else:
         p = float(stats.ttest_rel(a, b).pvalue)
     return {"diff": mean, "ci": half, "p": p, "n": int(a.size)}
+
+
+def evaluation_table(runs: list, models, reference: str = "vae", metrics=None):
+    """Metrics over seeds as a long table: mean ± CI per model, paired difference vs ``reference``.
+
+    Parameters
+    ----------
+    runs : list of dict
+        One ``{model: RunLog}`` per seed (paired runs).
+    models : sequence of str
+    reference : str
+        The model the others are compared with, seed by seed.
+    metrics : sequence of str, optional
+        Default: every key of :data:`METRICS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: step, metric, model, mean, ci, diff, diff_ci, p, n.
+    """
+    import pandas as pd
+
+    metrics = list(metrics or METRICS)
+    steps = sorted(runs[0][reference].evaluations)
+    rows = []
+    for step in steps:
+        for metric in metrics:
+            ref = [r[reference].evaluations[step][metric] for r in runs]
+            for model in models:
+                vals = [r[model].evaluations[step][metric] for r in runs]
+                mean, ci = mean_ci(vals)
+                row = {"step": step, "metric": metric, "model": model, "mean": mean, "ci": ci, "n": len(vals)}
+                if model != reference:
+                    pd_ = paired_difference(vals, ref)
+                    row.update(diff=pd_["diff"], diff_ci=pd_["ci"], p=pd_["p"])
+                rows.append(row)
+    return pd.DataFrame(rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import textwrap
 import tempfile
 from pathlib import Path
 
@@ -27,6 +28,7 @@ __all__ = [
     "image_grid",
     "mean_ci_band",
     "deformation_figure",
+    "forest_plot",
     "DEGREE_COLORS",
 ]
 
@@ -286,4 +288,39 @@ def deformation_figure(history, title: str = "", caption: str = ""):
         fig.suptitle(title, fontsize=13)
     if caption:
         fig.text(0.01, 0.005, caption, fontsize=7.5, color="0.3", va="bottom")
+    return fig
+
+
+def forest_plot(table, metrics: dict, reference: str = "vae"):
+    """Paired differences (model − reference) with 95% CIs, one panel per metric.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`topogen.metrics.evaluation_table`.
+    metrics : dict
+        ``{metric: (label, larger_is_better)}``.
+    """
+    models = [m for m in dict.fromkeys(table["model"]) if m != reference]
+    steps = sorted(table["step"].unique())
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 0.5 + 0.45 * len(models) * len(steps)),
+                             squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (metric, (label, better_up)) in zip(axes[0], metrics.items()):
+        sub = table[(table.metric == metric) & (table.model != reference)]
+        y, ticks = 0, []
+        for step in steps:
+            for k, model in enumerate(models):
+                row = sub[(sub.step == step) & (sub.model == model)].iloc[0]
+                ax.errorbar(row["diff"], y, xerr=row["diff_ci"], fmt="o", color=colors[(k + 1) % len(colors)],
+                            capsize=3, ms=4)
+                ticks.append((y, f"{model} @ {step}"))
+                y -= 1
+            y -= 0.5
+        ax.axvline(0, color="0.5", lw=0.8)
+        ax.set_yticks([t[0] for t in ticks], [t[1] for t in ticks], fontsize=7)
+        ax.set_title(textwrap.fill(label, 34) + f"\n({'higher' if better_up else 'lower'} is better)", fontsize=8)
+        ax.set_xlabel(f"paired difference vs {reference}", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
     return fig

@@ -34,7 +34,16 @@ from .models import ConvVAE
 from .persistence import edge_lengths, pairwise_distances, vr_persistence
 from .progress import Progress
 
-__all__ = ["MODELS", "TrainConfig", "RunLog", "batch_schedule", "train_paired", "mean_pairwise_distance"]
+__all__ = [
+    "MODELS",
+    "TrainConfig",
+    "RunLog",
+    "batch_schedule",
+    "train_paired",
+    "train_paired_cached",
+    "cache_key",
+    "mean_pairwise_distance",
+]
 
 #: Model variants :func:`train_paired` knows.
 MODELS = ("vae", "topovae", "topovae_z", "topovae_z_raw")
@@ -207,3 +216,68 @@ def train_paired(
             log.state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         logs[name] = log
     return logs
+
+
+# ----------------------------------------------------------------------------
+# caching (weights and logs as tensors, loaded with weights_only=True)
+# ----------------------------------------------------------------------------
+def _to_tensors(value):
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, dict):
+        return {k: _to_tensors(v) for k, v in value.items()}
+    return value
+
+
+def _to_numpy(value):
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    if isinstance(value, dict):
+        return {k: _to_numpy(v) for k, v in value.items()}
+    return value
+
+
+def _log_to_dict(log: RunLog) -> dict:
+    out = {k: _to_tensors(getattr(log, k)) for k in ("bce", "kld", "topo", "seconds", "batches", "topo_grad")}
+    out.update(model=log.model, seed=log.seed, evaluations=_to_tensors(log.evaluations), state_dict=log.state_dict)
+    return out
+
+
+def _log_from_dict(d: dict) -> RunLog:
+    log = RunLog(d["model"], d["seed"], *(_to_numpy(d[k]) for k in ("bce", "kld", "topo", "seconds", "batches")),
+                 topo_grad=_to_numpy(d["topo_grad"]))
+    log.evaluations = {int(k): _to_numpy(v) for k, v in d["evaluations"].items()}
+    log.state_dict = d["state_dict"]
+    return log
+
+
+def cache_key(data, seed: int, config: TrainConfig, models, extra: str = "") -> str:
+    """A name for the results of one paired run: data, seed, settings and models."""
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(data.describe().encode())
+    h.update(data.train_x[:32].numpy().tobytes())
+    h.update(repr((seed, config, tuple(models), extra, torch.__version__)).encode())
+    return f"train-{data.dataset}-{data.source}-s{seed}-{h.hexdigest()[:16]}"
+
+
+def train_paired_cached(data, seed: int, config: TrainConfig = TrainConfig(), models=("vae", "topovae", "topovae_z"),
+                        evaluator=None, evaluator_key: str = "", cache: bool = True, progress: bool | None = None):
+    """:func:`train_paired` with final weights, its results cached under ``.cache/``.
+
+    Cached files hold only tensors and plain types and are read with
+    ``torch.load(..., weights_only=True)``. Returns ``({model: RunLog}, cached)``.
+    """
+    from .paths import cache_dir
+
+    path = cache_dir() / f"{cache_key(data, seed, config, models, evaluator_key)}.pt"
+    if cache and path.is_file():
+        payload = torch.load(path, weights_only=True)
+        return {name: _log_from_dict(d) for name, d in payload.items()}, True
+    logs = train_paired(data, seed, config, models, evaluator=evaluator, keep_weights=True, progress=progress)
+    if cache:
+        tmp = path.with_suffix(".tmp")
+        torch.save({name: _log_to_dict(log) for name, log in logs.items()}, tmp)
+        tmp.replace(path)
+    return logs, False
