@@ -71,3 +71,19 @@ def test_classifier_cache_roundtrip(monkeypatch, tmp_path):
     b = M.load_classifier(data, epochs=1, verbose=False)  # from the cache, weights_only
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert ka == kb and torch.equal(va, vb)
+
+
+def test_latent_metrics_known_answers():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 50)
+    centers = np.array([[0, 0], [20, 0], [0, 20], [20, 20]], dtype=float)
+    separated = centers[labels] + rng.normal(size=(200, 2))
+    good = M.latent_metrics(separated, labels, inputs=separated)
+    assert good["silhouette"] > 0.8 and good["knn_accuracy"] == pytest.approx(1.0)
+    assert good["trustworthiness"] == pytest.approx(1.0)  # the identity embedding
+    shuffled = M.latent_metrics(separated, rng.permutation(labels), inputs=separated)
+    assert shuffled["silhouette"] < 0.05 and shuffled["knn_accuracy"] < 0.45
+    random_embedding = rng.normal(size=(200, 2))
+    assert M.latent_metrics(random_embedding, labels, inputs=separated)["trustworthiness"] < 0.7
+    with pytest.raises(ValueError):
+        M.latent_metrics(separated, np.zeros(200))

@@ -77,3 +77,16 @@ def test_bad_config_and_models(data):
         TrainConfig(steps=0)
     with pytest.raises(ValueError, match="subset"):
         train_paired(data, 0, CONFIG, models=("gan",))
+
+
+def test_variants_with_their_own_weights(data):
+    logs = train_paired(data, 1, CONFIG, models=("vae",),
+                        variants={"entropy": ("topovae", {"persentropy0": 2.0}), "z_kernel": ("topovae_z", {"dsigma0": 1.0})})
+    assert set(logs) == {"vae", "entropy", "z_kernel"}
+    assert set(logs["entropy"].topo) == {"persentropy0"} and set(logs["z_kernel"].topo) == {"dsigma0"}
+    assert logs["entropy"].topo_grad.all()  # the entropy term always has a gradient path
+    np.testing.assert_array_equal(logs["entropy"].batches, logs["vae"].batches)
+    with pytest.raises(ValueError, match="variant 'vae'"):
+        train_paired(data, 1, CONFIG, models=("vae",), variants={"vae": ("topovae", [1] * 7)})
+    with pytest.raises(ValueError, match="variant 'x'"):
+        train_paired(data, 1, CONFIG, models=("vae",), variants={"x": ("gan", [1] * 7)})

@@ -34,6 +34,8 @@ __all__ = [
     "paired_difference",
     "METRICS",
     "evaluation_table",
+    "LATENT_METRICS",
+    "latent_metrics",
 ]
 
 
@@ -160,6 +162,11 @@ class Evaluator:
         #: Test-image indices shown in grids (one per class first).
         self.grid_index = (firsts + rest)[: self.grid]
 
+    @property
+    def key(self) -> str:
+        """Identifies what this evaluator records (part of training cache keys)."""
+        return f"eval-v2-prior{self.n_prior}-seed{self.seed}-grid{self.grid}"
+
     def __call__(self, model) -> dict:
         """Metrics of ``model`` (put in eval mode for the call) and reconstructions for grids."""
         was_training = model.training
@@ -182,6 +189,7 @@ class Evaluator:
             "prior_entropy": prediction_entropy(pred),
             "prior_fid": frechet_distance(self._real_features, feats),
             "recon_grid": recon[self.grid_index].numpy(),
+            "test_mu": mu.numpy(),
             "prior_grid": samples[: self.grid].numpy(),
         }
 
@@ -227,7 +235,58 @@ def paired_difference(a, b, confidence: float = 0.95) -> dict:
     return {"diff": mean, "ci": half, "p": p, "n": int(a.size)}
 
 
-def evaluation_table(runs: list, models, reference: str = "vae", metrics=None):
+# ----------------------------------------------------------------------------
+# organisation of a latent space by class
+# ----------------------------------------------------------------------------
+#: Latent-space metrics, how to read them, and whether larger is better.
+LATENT_METRICS = {
+    "silhouette": ("silhouette score of the classes in latent space", True),
+    "knn_accuracy": ("5-NN accuracy in latent space (5-fold CV)", True),
+    "trustworthiness": ("trustworthiness of the latent space w.r.t. pixels (k = 5)", True),
+}
+
+
+def latent_metrics(latents, labels, inputs=None, *, k: int = 5, folds: int = 5, seed: int = 0) -> dict:
+    """How well classes are organized in a latent space, measured in that space.
+
+    Parameters
+    ----------
+    latents : (n, d) array
+    labels : (n,) int array
+    inputs : (n, D) array, optional
+        The inputs, for trustworthiness (skipped when None).
+    k : int
+        Neighbours for the k-NN classifier and trustworthiness.
+    folds : int
+        Stratified, shuffled cross-validation folds (seeded).
+
+    Returns
+    -------
+    dict
+        ``silhouette`` (Euclidean, by class), ``knn_accuracy`` (mean CV
+        accuracy) and, with ``inputs``, ``trustworthiness``.
+    """
+    from sklearn.manifold import trustworthiness
+    from sklearn.metrics import silhouette_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    z = np.asarray(latents, dtype=np.float64).reshape(len(latents), -1)
+    y = np.asarray(labels).ravel()
+    if len(z) != len(y) or len(np.unique(y)) < 2:
+        raise ValueError("need one label per latent and at least two classes")
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    out = {
+        "silhouette": float(silhouette_score(z, y)),
+        "knn_accuracy": float(cross_val_score(KNeighborsClassifier(n_neighbors=k), z, y, cv=cv).mean()),
+    }
+    if inputs is not None:
+        x = np.asarray(inputs, dtype=np.float64).reshape(len(inputs), -1)
+        out["trustworthiness"] = float(trustworthiness(x, z, n_neighbors=k))
+    return out
+
+
+def evaluation_table(runs: list, models, reference: str = "vae", metrics=None, steps=None):
     """Metrics over seeds as a long table: mean ± CI per model, paired difference vs ``reference``.
 
     Parameters
@@ -239,6 +298,8 @@ def evaluation_table(runs: list, models, reference: str = "vae", metrics=None):
         The model the others are compared with, seed by seed.
     metrics : sequence of str, optional
         Default: every key of :data:`METRICS`.
+    steps : sequence of int, optional
+        Evaluation steps to include (default: all).
 
     Returns
     -------
@@ -248,7 +309,7 @@ def evaluation_table(runs: list, models, reference: str = "vae", metrics=None):
     import pandas as pd
 
     metrics = list(metrics or METRICS)
-    steps = sorted(runs[0][reference].evaluations)
+    steps = sorted(steps or runs[0][reference].evaluations)
     rows = []
     for step in steps:
         for metric in metrics:

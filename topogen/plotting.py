@@ -29,6 +29,7 @@ __all__ = [
     "mean_ci_band",
     "deformation_figure",
     "forest_plot",
+    "architecture_figure",
     "DEGREE_COLORS",
 ]
 
@@ -323,4 +324,61 @@ def forest_plot(table, metrics: dict, reference: str = "vae"):
         ax.set_xlabel(f"paired difference vs {reference}", fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()
+    return fig
+
+
+def architecture_figure():
+    """Schematic of TopoVAE and TopoVAE-Z: which diagrams are compared, and the total loss."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(11, 5.4))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(0.2, 5.1)
+    ax.axis("off")
+
+    def box(x, y, w, h, text, color, fontsize=10):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05,rounding_size=0.12",
+                                    fc=color, ec="0.25", lw=1.2))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=fontsize)
+        return x, y, w, h
+
+    def arrow(p, q, color="0.2", style="-|>", ls="-", text=None, offset=(0, 0.12)):
+        ax.add_patch(FancyArrowPatch(p, q, arrowstyle=style, mutation_scale=14, color=color, lw=1.4, ls=ls))
+        if text:
+            ax.text((p[0] + q[0]) / 2 + offset[0], (p[1] + q[1]) / 2 + offset[1], text, ha="center",
+                    fontsize=8.5, color=color)
+
+    def glyph(cx, cy, label, points, color):
+        # a tiny persistence diagram: diagonal and a few (birth, death) points
+        s = 0.55
+        ax.plot([cx - s, cx + s], [cy - s, cy + s], color="0.55", lw=0.8)
+        ax.plot([cx - s, cx - s, cx + s], [cy + s, cy - s, cy - s], color="0.3", lw=0.8)
+        for b, d in points:
+            ax.plot(cx - s + 2 * s * b, cy - s + 2 * s * d, "o", ms=3.5, color=color)
+        ax.text(cx, cy - s - 0.25, label, ha="center", va="top", fontsize=10)
+
+    box(0.2, 3.35, 1.6, 1.1, "input batch\n$X$  (B × 784)", "#e8eef7")
+    box(2.4, 3.35, 1.5, 1.1, "encoder\nconv 32, 64\nfc 256", "#f4f4f4", 9)
+    box(4.5, 3.35, 1.6, 1.1, "latent batch\n$Z$  (B × 10)", "#fbeee0")
+    box(6.7, 3.35, 1.5, 1.1, "decoder\nfc 256\ndeconv 64, 32", "#f4f4f4", 9)
+    box(8.8, 3.35, 1.9, 1.1, "output batch\n$\\hat X$  (B × 784)", "#e9f5e9")
+    arrow((1.85, 3.9), (2.35, 3.9))
+    arrow((3.95, 3.9), (4.45, 3.9))
+    arrow((6.15, 3.9), (6.65, 3.9))
+    arrow((8.25, 3.9), (8.75, 3.9))
+    pts0 = [(0, 0.55), (0, 0.75), (0, 0.9), (0.2, 0.45)]
+    glyph(1.0, 1.75, "$D_0$ of $X$", pts0, "#1f77b4")
+    glyph(5.3, 1.75, "$D_z$ of $Z$", [(0, 0.4), (0, 0.7), (0.1, 0.3)], "#ff7f0e")
+    glyph(9.75, 1.75, "$D$ of $\\hat X$", [(0, 0.35), (0, 0.5), (0, 0.6)], "#2ca02c")
+    arrow((1.0, 3.3), (1.0, 2.45), text="VR persistence", offset=(0.75, 0.0))
+    arrow((5.3, 3.3), (5.3, 2.45), text="VR persistence", offset=(0.75, 0.0))
+    arrow((9.75, 3.3), (9.75, 2.45), text="VR persistence", offset=(-0.75, 0.0))
+    arrow((9.1, 0.5), (1.7, 0.5), color="#2ca02c", style="<|-|>", text="TopoVAE: $L_{topo}(D, D_0)$",
+          offset=(2.3, 0.08))
+    arrow((4.65, 1.2), (1.75, 1.2), color="#ff7f0e", style="<|-|>", ls="--",
+          text="TopoVAE-Z: $L_{topo}(D_z, D_0)$", offset=(0, 0.08))
+    ax.text(5.5, 4.75, "$L = L_0 + L_{topo}$,   $L_0 = (\\mathrm{BCE} + \\mathrm{KLD})\\,/\\,B$,   "
+            "$L_{topo} = \\sum_i w_i\\, \\ell_i(\\cdot, D_0)\\,/\\,B$", ha="center", fontsize=11)
+    ax.set_title("TopoVAE and TopoVAE-Z: the diagram of a batch is compared with the diagram of the input batch",
+                 fontsize=11, pad=14)
     return fig

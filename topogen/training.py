@@ -120,6 +120,7 @@ def train_paired(
     evaluator=None,
     keep_weights: bool = False,
     progress: bool | None = None,
+    variants: dict | None = None,
 ) -> dict:
     """Train each variant in ``models`` from the same initial weights on the same batches.
 
@@ -139,6 +140,10 @@ def train_paired(
         Keep the final ``state_dict`` in each log.
     progress : bool, optional
         Live progress (default: only in interactive Jupyter).
+    variants : dict, optional
+        Extra models ``{name: (kind, weights)}``: a variant of kind
+        ``"topovae"``, ``"topovae_z"`` or ``"topovae_z_raw"`` with its own
+        weights (a 7-list or a mapping), trained alongside ``models``.
 
     Returns
     -------
@@ -146,19 +151,25 @@ def train_paired(
         ``{model: RunLog}``.
     """
     unknown = [m for m in models if m not in MODELS]
-    if unknown or not models:
+    if unknown or not (models or variants):
         raise ValueError(f"models must be a non-empty subset of {MODELS}, got {list(models)}")
+    specs = {name: (name, config.weights) for name in models}
+    for name, spec in (variants or {}).items():
+        if name in specs or not (isinstance(spec, tuple) and len(spec) == 2 and spec[0] in MODELS[1:]):
+            raise ValueError(f"variant {name!r} must be a new name mapped to (kind, weights) with kind in {MODELS[1:]}")
+        specs[name] = spec
     device = torch.device(config.device)
     torch.manual_seed(seed)
     init = ConvVAE(latent_dim=config.latent_dim).state_dict()
     init = {k: v.clone() for k, v in init.items()}
     batches = batch_schedule(len(data.train_x), config.batch_size, config.steps, seed)
     checksums = np.array([int(np.sum(b.astype(np.int64) * (np.arange(len(b)) + 1)) % (2**61 - 1)) for b in batches])
-    topo = TopologicalLoss(config.weights)
+    losses = {name: TopologicalLoss(w) for name, (kind, w) in specs.items() if kind != "vae"}
+    max_dim = max((loss.max_dim for loss in losses.values()), default=0)
     eval_at = sorted({s for s in config.eval_at if 0 < s <= config.steps} | {config.steps})
     n = config.steps
     runs = {}
-    for name in models:
+    for name, (kind, _) in specs.items():
         model = ConvVAE(latent_dim=config.latent_dim).to(device)
         model.load_state_dict(init)
         model.train()
@@ -166,8 +177,8 @@ def train_paired(
             model,
             torch.optim.Adam(model.parameters(), lr=config.lr),
             torch.Generator(device=device).manual_seed(seed + 1),  # identical noise for every model
-            RunLog(name, seed, np.zeros(n), np.zeros(n), {k: np.zeros(n) for k in topo.weights} if name != "vae"
-                   else {}, np.zeros(n), checksums, np.zeros(n, dtype=bool)),
+            RunLog(name, seed, np.zeros(n), np.zeros(n), {k: np.zeros(n) for k in losses[name].weights}
+                   if kind != "vae" else {}, np.zeros(n), checksums, np.zeros(n, dtype=bool)),
         )
     bar = Progress(n, f"seed {seed}", enabled=progress)
     # Lockstep: every model takes step t before any takes step t + 1, so the input
@@ -182,12 +193,14 @@ def train_paired(
             recon, mu, logvar, _ = model(x, generator=noise)
             bce, kld = _vae_terms(recon, x, mu, logvar)
             loss = (bce + kld) / b
-            if name != "vae":
+            kind = specs[name][0]
+            if kind != "vae":
+                topo = losses[name]
                 if input_pers is None:
-                    input_pers = vr_persistence(flat, max_dim=topo.max_dim)
-                if name == "topovae":
+                    input_pers = vr_persistence(flat, max_dim=max_dim)
+                if kind == "topovae":
                     value = topo(recon.reshape(b, -1), None, true_persistence=input_pers)
-                elif name == "topovae_z":
+                elif kind == "topovae_z":
                     if scaled_pers is None:  # same critical edges, rescaled cloud
                         d = pairwise_distances(flat)
                         scale = float(d[np.triu_indices(b, 1)].mean())
