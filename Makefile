@@ -10,7 +10,7 @@ STAMP := $(VENV)/.topogen-installed
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[notebooks,test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[notebooks,test,distributed]'
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -46,3 +46,18 @@ def machine() -> str:
         f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}, python {platform.python_version()}"
     )
+
+
+def parse_args(doc: str, sizes: list[int]):
+    """Command line shared by the benchmarks: --repeats, --sizes, --threads (applied here)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--sizes", type=int, nargs="*", default=sizes)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"# {machine()}; medians over {args.repeats} interleaved repeats")
+    return args

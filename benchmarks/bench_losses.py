@@ -15,27 +15,18 @@ and the ratio / difference to the persistence time. Targets at N = 128: all seve
     .venv/bin/python benchmarks/bench_losses.py [--repeats 30] [--threads 1]
 """
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import torch  # noqa: E402
-from _common import machine, median_times, mnist_like  # noqa: E402
+from _common import median_times, mnist_like, parse_args  # noqa: E402
 
 from topogen.losses import ALL_TERMS, PAPER_TERMS, TERM_DEGREE, TopologicalLoss  # noqa: E402
 from topogen.persistence import vr_persistence  # noqa: E402
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--sizes", type=int, nargs="*", default=[64, 128, 256])
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"# {machine()}; medians over {args.repeats} interleaved repeats")
+    args = parse_args(__doc__, [64, 128, 256])
     print(f"{'N':>5} {'term':>14} {'ms':>8} {'persistence ms':>15} {'beyond ms':>10} {'ratio':>6}")
     for n in args.sizes:
         fake, real = mnist_like(n)

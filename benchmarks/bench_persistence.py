@@ -8,28 +8,19 @@ and their ratio. Target: ratio <= 1.3 at N = 128.
     .venv/bin/python benchmarks/bench_persistence.py [--repeats 30]
 """
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from _common import machine, median_times, mnist_like  # noqa: E402
+from _common import median_times, mnist_like, parse_args  # noqa: E402
 from gph import ripser_parallel  # noqa: E402
 
 from topogen.persistence import vr_persistence  # noqa: E402
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--sizes", type=int, nargs="*", default=[64, 128, 256, 512])
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"# {machine()}; medians over {args.repeats} interleaved repeats")
+    args = parse_args(__doc__, [64, 128, 256, 512])
     print(f"{'N':>5} {'max_dim':>7} {'topogen fwd+bwd ms':>19} {'bare ripser ms':>15} {'ratio':>6}")
     for n in args.sizes:
         fake, _ = mnist_like(n)

@@ -49,12 +49,21 @@ def test_notebook_conventions(path):
         assert key not in text
 
 
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """Each notebook's smoke run, once: {stem: (output folder, figures, seconds)}."""
+    out = {}
+    for path in NOTEBOOKS:
+        folder = tmp_path_factory.mktemp(path.stem)
+        start = time.perf_counter()
+        results = reproduce.run([path.stem], smoke=True, output_dir=folder)
+        out[path.stem] = (folder, results[0].figures, time.perf_counter() - start)
+    return out
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_smoke_run(path, tmp_path):
-    start = time.perf_counter()
-    results = reproduce.run([path.stem], smoke=True, output_dir=tmp_path)
-    seconds = time.perf_counter() - start
-    figures = results[0].figures
+def test_smoke_run(path, smoke):
+    tmp_path, figures, seconds = smoke[path.stem]
     assert figures, "the notebook wrote no figure"
     prefix = path.stem[:3]
     for name in figures:
@@ -76,3 +85,27 @@ def test_invalid_parameter_stops_in_the_validation_cell(tmp_path):
     assert "parameter seed must be >= 0" in str(err.value)
     # cell 0: title, 1: parameters, 2: injected parameters, 3: validation
     assert "cell 3" in str(err.value)
+
+
+@pytest.mark.parametrize("number", ["01", "03"])
+def test_rerun_gives_identical_figures(number, smoke, tmp_path):
+    """Two runs on the same machine write byte-identical figures (PNG and GIF)."""
+    path = next(p for p in NOTEBOOKS if p.name.startswith(number))
+    first_dir, figures, _ = smoke[path.stem]
+    reproduce.run([path.stem], smoke=True, output_dir=tmp_path)
+    for name in figures:
+        a = (first_dir / "figures" / path.stem / name).read_bytes()
+        b = (tmp_path / "figures" / path.stem / name).read_bytes()
+        assert a == b, f"{name} differs between two runs"
+
+
+def test_no_orphan_figures():
+    """Every committed figure belongs to a numbered notebook that names it."""
+    prefixes = {p.name[:3]: p for p in NOTEBOOKS}
+    for fig in (ROOT / "figures").iterdir():
+        if fig.name.startswith("."):
+            continue
+        assert fig.name[:3] in prefixes, f"{fig.name} has no notebook"
+        base = fig.stem.split("_", 1)[1]
+        text = prefixes[fig.name[:3]].read_text()
+        assert fig.stem in text or base.split("_")[0] in text, f"{fig.name} is not written by its notebook"

@@ -1,0 +1,169 @@
+"""Ablation trials: what each regularizer does on the synthetic tasks and on the VAE.
+
+Each trial is a module-level, deterministic function of plain arguments, so
+:func:`topogen.sweep.run_sweep` can run it in parallel, cache it per
+configuration, or send it to a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .losses import ALL_TERMS, PAPER_TERMS, TopologicalLoss, bottleneck_distance, wasserstein_distance
+from .persistence import vr_persistence
+
+__all__ = [
+    "SINGLE_TERMS",
+    "synthetic_configs",
+    "synthetic_trial",
+    "matched_weights",
+    "vae_trial",
+]
+
+#: Every regularizer on its own, by name.
+SINGLE_TERMS = {name: {name: 1.0} for name in ALL_TERMS}
+
+
+def synthetic_configs() -> dict:
+    """The weightings compared on the synthetic tasks: each term alone, bottleneck0+1, all seven."""
+    configs = dict(SINGLE_TERMS)
+    configs["bottleneck0+1"] = {"bottleneck0": 1.0, "bottleneck1": 1.0}
+    configs["all seven"] = {name: 1.0 for name in PAPER_TERMS}
+    return configs
+
+
+def _distances(cloud: np.ndarray, target) -> dict:
+    pers = vr_persistence(torch.as_tensor(cloud), max_dim=1)
+    out = {}
+    for d in (0, 1):
+        dgm, tgt = pers.diagram(d), target.diagram(d)
+        out[f"bottleneck{d}"] = float(bottleneck_distance(dgm, tgt))
+        out[f"wasserstein{d}"] = float(wasserstein_distance(dgm, tgt))
+    return out
+
+
+def synthetic_trial(
+    task: str,
+    weights: dict,
+    seed: int = 0,
+    steps_fraction: float = 0.2,
+    fallback: str = "dominant",
+    loss_kwargs: dict | None = None,
+    snapshots: int = 41,
+    threads: int = 1,
+) -> dict:
+    """One deformation run of a synthetic task, measured.
+
+    Returns
+    -------
+    dict
+        ``start`` / ``end`` distances (bottleneck and 1-Wasserstein, degrees 0
+        and 1) to the target diagram; ``ratio`` = end / start of the bottleneck
+        distance over both degrees (``max`` of the two); ``steps_to_half``
+        (first snapshot step at which that distance is at most half its start,
+        NaN if never); ``ms_per_step``; ``final`` cloud; feature counts.
+    """
+    from .synthetic import count_features, deform, make_experiment, significance_thresholds
+
+    torch.set_num_threads(threads)
+    exp = make_experiment(task, seed=seed)
+    steps = max(1, round(exp.steps * steps_fraction))
+    hist = deform(exp.start, exp.target, weights, steps=steps, lr=exp.lr, seed=seed, fallback=fallback,
+                  snapshots=snapshots, loss_kwargs=loss_kwargs, progress=False)
+    target = vr_persistence(torch.as_tensor(hist.target), max_dim=1)
+    start = _distances(hist.clouds[0], target)
+    end = _distances(hist.clouds[-1], target)
+    total = [max(_distances(c, target)[f"bottleneck{d}"] for d in (0, 1)) for c in hist.clouds]
+    half = [s for s, v in zip(hist.snapshot_steps, total) if v <= total[0] / 2]
+    thresholds = significance_thresholds(target)
+    final_pers = vr_persistence(torch.as_tensor(hist.clouds[-1]), max_dim=1)
+    return {
+        "task": task,
+        "seed": seed,
+        "steps": steps,
+        "start": start,
+        "end": end,
+        "ratio": total[-1] / total[0] if total[0] > 0 else float("nan"),
+        "steps_to_half": float(half[0]) if half else float("nan"),
+        "ms_per_step": 1e3 * hist.seconds / steps,
+        "fallback_steps": int(hist.fallback_steps.sum()),
+        "features_end": count_features(final_pers, thresholds),
+        "features_target": count_features(target, thresholds),
+        "final": hist.clouds[-1],
+        "target": hist.target,
+    }
+
+
+def matched_weights(term_values: dict, reference: float, combined: bool = False) -> dict:
+    """Weights that give every term the same initial magnitude ``reference``.
+
+    ``term_values`` are the unweighted terms at initialization. Alone, a term
+    gets ``reference / value``; in a combination of k terms (``combined``),
+    ``reference / (k * value)``, so the weighted sum starts at ``reference``.
+    Terms whose initial value is 0 cannot be matched and are dropped.
+    """
+    k = len(term_values) if combined else 1
+    return {name: reference / (k * v) for name, v in term_values.items() if v > 0}
+
+
+def vae_trial(
+    seed: int,
+    variants: dict,
+    steps: int = 150,
+    eval_at: tuple = (50, 100),
+    data_source: str = "auto",
+    n_prior: int = 500,
+    threads: int = 1,
+) -> dict:
+    """Paired VAE plus TopoVAE variants (one weighting each) for one seed.
+
+    Parameters
+    ----------
+    variants : dict
+        ``{name: {term: weight}}``; each becomes a TopoVAE with that weighting.
+
+    Returns
+    -------
+    dict
+        ``{model: {"bce": per-step training BCE, "evaluations": {step: metrics}}}``
+        with the VAE under ``"vae"``; grids and latents are dropped.
+    """
+    from .data import load_dataset
+    from .metrics import Evaluator, load_classifier
+    from .training import TrainConfig, train_paired
+
+    torch.set_num_threads(threads)
+    data = load_dataset("mnist", data_source, verbose=False)
+    evaluator = Evaluator(data, load_classifier(data, verbose=False), n_prior=n_prior, seed=0)
+    config = TrainConfig(steps=steps, eval_at=tuple(eval_at))
+    logs = train_paired(data, seed, config, models=("vae",), variants={k: ("topovae", w) for k, w in variants.items()},
+                        evaluator=evaluator, progress=False)
+    keep = ("test_bce", "recon_accuracy", "prior_entropy", "prior_fid")
+    return {
+        name: {
+            "bce": log.bce,
+            "topo_grad": log.topo_grad,
+            "seconds": log.seconds,
+            "evaluations": {s: {k: ev[k] for k in keep} for s, ev in log.evaluations.items()},
+        }
+        for name, log in logs.items()
+    }
+
+
+def initial_terms(seed: int = 0, data_source: str = "auto", batch_size: int = 128) -> dict:
+    """Unweighted value of every term between the initial VAE's reconstructions and the first batch."""
+    from .data import load_dataset
+    from .models import ConvVAE
+    from .training import batch_schedule
+
+    data = load_dataset("mnist", data_source, verbose=False)
+    torch.manual_seed(seed)
+    model = ConvVAE().eval()
+    idx = batch_schedule(len(data.train_x), batch_size, 1, seed)[0]
+    x = data.train_x[torch.from_numpy(idx)]
+    with torch.no_grad():
+        recon = model.decode(model.encode(x)[0])
+    loss = TopologicalLoss({name: 1.0 for name in ALL_TERMS})
+    loss(recon.reshape(len(x), -1).double(), x.reshape(len(x), -1).double())
+    return dict(loss.last_terms)
