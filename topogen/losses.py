@@ -432,12 +432,13 @@ def _push0(dgm):
     return value if len(dgm) else _constant(value)
 
 
+#: The diagram-level function behind each kind of term.
 _DIAGRAM_LOSSES = {
-    "bottleneck": (bottleneck_distance, ()),
-    "persentropy": (_entropy_loss, ("delta",)),
-    "dsigma": (_dsigma_loss, ("sigma",)),
-    "density": (_density_loss, ("sigma", "scale", "maxrange", "npoints")),
-    "wasserstein": (wasserstein_distance, ("q",)),
+    "bottleneck": bottleneck_distance,
+    "persentropy": _entropy_loss,
+    "dsigma": _dsigma_loss,
+    "density": _density_loss,
+    "wasserstein": wasserstein_distance,
 }
 
 
@@ -456,7 +457,7 @@ def _persistence(points, pers: Persistence | None, dim: int, name: str) -> Persi
 def _term(kind: str, dim: int, points, true_points, persistence, true_persistence, **hyper):
     pers = _persistence(points, persistence, dim, "points")
     true_pers = _persistence(true_points, true_persistence, dim, "true_points")
-    fn, _ = _DIAGRAM_LOSSES[kind]
+    fn = _DIAGRAM_LOSSES[kind]
     dgm = pers.diagram(dim)
     return fn(dgm, true_pers.diagram(dim).detach().to(dgm), **hyper)
 
@@ -691,7 +692,7 @@ class TopologicalLoss(torch.nn.Module):
         for name in self.weights:
             kind, dim = TERM_KIND[name], TERM_DEGREE[name]
             true_diagrams[dim] = true_diagrams[dim].to(diagrams[dim])
-            fn, _ = _DIAGRAM_LOSSES[kind]
+            fn = _DIAGRAM_LOSSES[kind]
             out[name] = fn(diagrams[dim], true_diagrams[dim], **self.hyper[kind])
         return out
 

@@ -234,15 +234,10 @@ def image_grid(rows: dict, ax_width: float = 0.9, n: int = 10):
 
 def mean_ci_band(ax, x, values, label: str, color=None, confidence: float = 0.95):
     """Plot the mean over rows of ``values`` (seeds x steps) with a t-based CI band."""
-    from scipy import stats
+    from .metrics import mean_ci
 
     values = np.asarray(values, dtype=float)
-    mean = values.mean(0)
-    n = values.shape[0]
-    if n > 1:
-        half = stats.t.ppf(0.5 + confidence / 2, n - 1) * values.std(0, ddof=1) / np.sqrt(n)
-    else:
-        half = np.zeros_like(mean)
+    mean, half = np.array([mean_ci(col, confidence) for col in values.T]).T
     (line,) = ax.plot(x, mean, label=label, color=color)
     ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.25, lw=0)
     return ax
