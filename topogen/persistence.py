@@ -74,7 +74,8 @@ class _EdgeLengths(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, points, u, v):
-        diff = points.index_select(0, u) - points.index_select(0, v)
+        diff = points.index_select(0, u)
+        diff.sub_(points.index_select(0, v))  # in place: one k x D temporary fewer
         length = torch.linalg.vector_norm(diff, dim=1)
         ctx.save_for_backward(diff, length, u, v)
         ctx.n_points = points.shape[0]
@@ -87,10 +88,10 @@ class _EdgeLengths(torch.autograd.Function):
         positive = length > 0
         # d|x_u - x_v| / dx_u = (x_u - x_v) / |x_u - x_v|, and 0 for a zero-length edge
         scale = torch.where(positive, grad / torch.where(positive, length, torch.ones_like(length)), 0.0)
-        g = scale[:, None] * diff
+        g = diff * scale[:, None]  # not in place: backward may run again (retain_graph)
         out = torch.zeros((ctx.n_points, diff.shape[1]), dtype=diff.dtype, device=diff.device)
         out.index_add_(0, u, g)
-        out.index_add_(0, v, -g)
+        out.index_add_(0, v, g, alpha=-1)
         return out, None, None
 
 
