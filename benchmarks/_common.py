@@ -59,5 +59,8 @@ def parse_args(doc: str, sizes: list[int]):
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"# {machine()}; medians over {args.repeats} interleaved repeats")
+    import os
+
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"# {machine()}, OPENBLAS_NUM_THREADS={blas}; medians over {args.repeats} interleaved repeats")
     return args

@@ -3,13 +3,21 @@
 Prints, for N in {64, 128, 256, 512} 784-D MNIST batches, the median time of
 the differentiable wrapper (persistence, both diagrams, backward) and of
 ``ripser_parallel(X, maxdim=1, return_generators=True)`` on the same points,
-and their ratio. Target: ratio <= 1.3 at N = 128.
+and their ratio. Target: ratio <= 1.3 at N = 128. ``OPENBLAS_NUM_THREADS`` defaults to 1 here
+(see the comment below); set it to compare the contended case.
 
     .venv/bin/python benchmarks/bench_persistence.py [--repeats 30]
 """
 
+import os
 import sys
 from pathlib import Path
+
+# The bare call computes its distance matrix with scikit-learn, i.e. numpy's BLAS.
+# OpenBLAS worker threads keep spinning after such a call and then compete with
+# torch's OpenMP threads in the next (our) call, inflating whichever runs second.
+# One BLAS thread removes that cross-library contention; override it to compare.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 sys.path.insert(0, str(Path(__file__).parent))
 import numpy as np  # noqa: E402
