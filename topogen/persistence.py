@@ -138,6 +138,28 @@ class Persistence:
     death_edges1: torch.Tensor
     n_infinite: tuple
 
+    def _check_degree(self, dim) -> int:
+        dim = _check_max_dim(dim)
+        if dim > self.max_dim:
+            raise ValueError(f"degree {dim} was not computed (max_dim={self.max_dim})")
+        return dim
+
+    def _diagrams(self, degrees) -> dict:
+        """Diagrams of ``degrees`` from one batched gather of their critical edges."""
+        parts = ([self.death_edges0] if 0 in degrees else []) + (
+            [self.birth_edges1, self.death_edges1] if 1 in degrees else []
+        )
+        lengths = edge_lengths(self.points, torch.cat(parts))
+        out = {}
+        if 0 in degrees:
+            k0 = len(self.death_edges0)
+            death0, lengths = lengths[:k0], lengths[k0:]
+            out[0] = torch.stack([torch.zeros_like(death0), death0], dim=1)
+        if 1 in degrees:
+            k1 = len(self.birth_edges1)
+            out[1] = torch.stack([lengths[:k1], lengths[k1:]], dim=1)
+        return out
+
     def diagram(self, dim: int) -> torch.Tensor:
         """Finite part of the degree-``dim`` diagram as a ``(k, 2)`` tensor.
 
@@ -145,29 +167,15 @@ class Persistence:
         differentiable with respect to them; dtype and device follow
         ``points``.
         """
-        if dim not in (0, 1) or isinstance(dim, bool):
+        if isinstance(dim, bool) or dim not in (0, 1):
             raise ValueError(f"dim must be 0 or 1, got {dim!r}")
-        if dim > self.max_dim:
-            raise ValueError(f"degree {dim} was not computed (max_dim={self.max_dim})")
-        if dim == 0:
-            death = edge_lengths(self.points, self.death_edges0)
-            return torch.stack([torch.zeros_like(death), death], dim=1)
-        lengths = edge_lengths(self.points, torch.cat([self.birth_edges1, self.death_edges1]))
-        return lengths.reshape(2, -1).T
+        dim = self._check_degree(dim)
+        return self._diagrams((dim,))[dim]
 
     def diagrams(self, max_dim: int | None = None) -> dict:
         """``{degree: diagram}`` for degrees ``0..max_dim`` (default: all computed), one batched gather."""
-        max_dim = self.max_dim if max_dim is None else _check_max_dim(max_dim)
-        if max_dim > self.max_dim:
-            raise ValueError(f"degree {max_dim} was not computed (max_dim={self.max_dim})")
-        parts = [self.death_edges0] + ([self.birth_edges1, self.death_edges1] if max_dim >= 1 else [])
-        lengths = edge_lengths(self.points, torch.cat(parts))
-        k0, k1 = len(self.death_edges0), len(self.birth_edges1)
-        death0 = lengths[:k0]
-        out = {0: torch.stack([torch.zeros_like(death0), death0], dim=1)}
-        if max_dim >= 1:
-            out[1] = torch.stack([lengths[k0 : k0 + k1], lengths[k0 + k1 :]], dim=1)
-        return out
+        max_dim = self.max_dim if max_dim is None else self._check_degree(max_dim)
+        return self._diagrams(range(max_dim + 1))
 
     def with_points(self, points: torch.Tensor) -> "Persistence":
         """The same critical edges read off another cloud of the same size.
