@@ -91,6 +91,19 @@ def _positive(name: str, value) -> float:
     return value
 
 
+def _at_least(name: str, value, minimum: float) -> float:
+    value = _finite(name, value)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum:g}, got {value}")
+    return value
+
+
+def _count(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def _finite(name: str, value) -> float:
     try:
         value = float(value)
@@ -312,9 +325,7 @@ def wasserstein_distance(dgm: torch.Tensor, true_dgm: torch.Tensor, q: float = 1
     """
     from gudhi.wasserstein import wasserstein_distance as gudhi_wasserstein
 
-    q = _finite("q", q)
-    if q < 1:
-        raise ValueError(f"q must be >= 1, got {q}")
+    q = _at_least("q", q, 1)
     _check_diagram("dgm", dgm)
     _check_diagram("true_dgm", true_dgm)
     true_dgm = true_dgm.detach().to(dtype=dgm.dtype, device=dgm.device)
@@ -355,9 +366,7 @@ def persistence_entropy(dgm: torch.Tensor, delta: float = 1e-3) -> torch.Tensor:
 
     Returns a constant 0 when no bar is longer than ``delta``.
     """
-    delta = _finite("delta", delta)
-    if delta < 0:
-        raise ValueError(f"delta must be >= 0, got {delta}")
+    delta = _at_least("delta", delta, 0)
     _check_diagram("dgm", dgm)
     lengths = dgm[:, 1] - dgm[:, 0]
     lengths = lengths[lengths > delta]
@@ -393,8 +402,7 @@ def density_function(
     sigma = _positive("sigma", sigma)
     scale = _finite("scale", scale)
     maxrange = _positive("maxrange", maxrange)
-    if isinstance(npoints, bool) or not isinstance(npoints, (int, np.integer)) or npoints < 1:
-        raise ValueError(f"npoints must be a positive integer, got {npoints!r}")
+    npoints = _count("npoints", npoints)
     _check_diagram("dgm", dgm)
     x = torch.linspace(0.0, maxrange, int(npoints), dtype=dgm.dtype, device=dgm.device)
     death = dgm[:, 1]
@@ -629,24 +637,16 @@ class TopologicalLoss(torch.nn.Module):
     ):
         super().__init__()
         self.weights = self._parse_weights(weights)
-        delta = _finite("entropy_delta", entropy_delta)
-        if delta < 0:
-            raise ValueError(f"entropy_delta must be >= 0, got {delta}")
-        if isinstance(density_npoints, bool) or not isinstance(density_npoints, (int, np.integer)) or density_npoints < 1:
-            raise ValueError(f"density_npoints must be a positive integer, got {density_npoints!r}")
-        q = _finite("wasserstein_q", wasserstein_q)
-        if q < 1:
-            raise ValueError(f"wasserstein_q must be >= 1, got {q}")
         self.hyper = {
-            "persentropy": {"delta": delta},
+            "persentropy": {"delta": _at_least("entropy_delta", entropy_delta, 0)},
             "dsigma": {"sigma": _positive("kernel_sigma", kernel_sigma)},
             "density": {
                 "sigma": _positive("density_sigma", density_sigma),
                 "scale": _finite("density_scale", density_scale),
                 "maxrange": _positive("density_maxrange", density_maxrange),
-                "npoints": int(density_npoints),
+                "npoints": _count("density_npoints", density_npoints),
             },
-            "wasserstein": {"q": q},
+            "wasserstein": {"q": _at_least("wasserstein_q", wasserstein_q, 1)},
             "bottleneck": {},
         }
         self.max_dim = max((TERM_DEGREE[name] for name in self.weights), default=0)
@@ -671,9 +671,7 @@ class TopologicalLoss(torch.nn.Module):
             raise ValueError(f"weights must be a list of 7 numbers or a mapping by name, got {type(weights).__name__}")
         active = {}
         for name, w in items:
-            w = _finite(f"weight of {name}", w)
-            if w < 0:
-                raise ValueError(f"weight of {name} must be >= 0, got {w}")
+            w = _at_least(f"weight of {name}", w, 0)
             if w > 0:
                 active[name] = w
         return active
