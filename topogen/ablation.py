@@ -74,7 +74,11 @@ def synthetic_trial(
     target = vr_persistence(torch.as_tensor(hist.target), max_dim=1)
     start = _distances(hist.clouds[0], target)
     end = _distances(hist.clouds[-1], target)
-    total = [max(_distances(c, target)[f"bottleneck{d}"] for d in (0, 1)) for c in hist.clouds]
+    # The trajectory needs only the bottleneck (not the Wasserstein terms of _distances).
+    total = []
+    for cloud in hist.clouds:
+        pers = vr_persistence(torch.as_tensor(cloud), max_dim=1)
+        total.append(max(float(bottleneck_distance(pers.diagram(d), target.diagram(d))) for d in (0, 1)))
     half = [s for s, v in zip(hist.snapshot_steps, total) if v <= total[0] / 2]
     thresholds = significance_thresholds(target)
     final_pers = vr_persistence(torch.as_tensor(hist.clouds[-1]), max_dim=1)
