@@ -303,7 +303,8 @@ def deform(
 
     t0 = time.perf_counter()
     for step in range(steps):
-        pers = vr_persistence(x, max_dim=max(1, loss_fn.max_dim))
+        # Degree 1 only where a term or a snapshot (both diagrams recorded) needs it.
+        pers = vr_persistence(x, max_dim=1 if step in keep else loss_fn.max_dim)
         if step in keep:
             snapshot(step, pers)
         values = loss_fn.terms(x, persistence=pers, true_persistence=target_pers)
