@@ -85,6 +85,10 @@ def test_critical_edges_have_the_right_lengths(rng):
     torch.testing.assert_close(pers.diagram(0)[:, 1], d[e[:, 0], e[:, 1]])
     b, k = pers.birth_edges1, pers.death_edges1
     torch.testing.assert_close(pers.diagram(1), torch.stack([d[b[:, 0], b[:, 1]], d[k[:, 0], k[:, 1]]], 1))
+    expected = d.numpy().copy()
+    np.fill_diagonal(expected, 0.0)  # cdist leaves ~1e-8 of cancellation noise there
+    np.testing.assert_allclose(pers.distances, expected, atol=1e-10)  # kept for reuse
+    assert pers.with_points(x * 2).distances is None  # not valid for another cloud
 
 
 def test_gradcheck_generic_cloud(rng):

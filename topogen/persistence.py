@@ -129,6 +129,10 @@ class Persistence:
         finite degree-1 bar (empty when ``max_dim == 0``).
     n_infinite : tuple of int
         Number of infinite (essential) classes per degree ``0..max_dim``.
+    distances : numpy.ndarray or None
+        The float64 ``(N, N)`` distance matrix the pairs were computed from
+        (no gradient), kept so callers need not compute it again; None for a
+        cloud made by :meth:`with_points`.
     """
 
     points: torch.Tensor
@@ -137,6 +141,7 @@ class Persistence:
     birth_edges1: torch.Tensor
     death_edges1: torch.Tensor
     n_infinite: tuple
+    distances: np.ndarray | None = None
 
     def _check_degree(self, dim) -> int:
         dim = _check_max_dim(dim)
@@ -260,5 +265,5 @@ def vr_persistence(points, max_dim: int = 1) -> Persistence:
     edges = torch.from_numpy(np.concatenate([death0, birth1, death1])).to(flat.device)
     k0, k1 = len(death0), len(birth1)
     return Persistence(
-        flat, max_dim, edges[:k0], edges[k0 : k0 + k1], edges[k0 + k1 :], tuple(n_inf)
+        flat, max_dim, edges[:k0], edges[k0 : k0 + k1], edges[k0 + k1 :], tuple(n_inf), dist
     )

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from .losses import TopologicalLoss
 from .models import ConvVAE
-from .persistence import edge_lengths, pairwise_distances, vr_persistence
+from .persistence import edge_lengths, vr_persistence
 from .progress import Progress
 
 __all__ = [
@@ -202,7 +202,7 @@ def train_paired(
                     value = topo(recon.reshape(b, -1), None, true_persistence=input_pers)
                 elif kind == "topovae_z":
                     if scaled_pers is None:  # same critical edges, rescaled cloud
-                        d = pairwise_distances(flat)
+                        d = input_pers.distances  # computed once with the input's persistence
                         scale = float(d[np.triu_indices(b, 1)].mean())
                         scaled_pers = input_pers.with_points(flat / scale)
                     value = topo(mu / mean_pairwise_distance(mu), None, true_persistence=scaled_pers)
