@@ -73,19 +73,21 @@ def savefig(fig, name: str, *, figures_dir=None, dpi: int = DPI) -> Path:
         Fixed resolution (100).
     """
     path = _target(name, ".png", figures_dir)
+    _atomic_write(path, _png_bytes(fig, dpi))
+    return path
+
+
+def _png_bytes(fig, dpi: int) -> bytes:
+    """The figure as PNG without the metadata that changes between runs."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-    _atomic_write(path, buf.getvalue())
-    return path
+    return buf.getvalue()
 
 
 def _fig_to_image(fig, dpi: int):
     from PIL import Image
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-    buf.seek(0)
-    return Image.open(buf).convert("RGB")
+    return Image.open(io.BytesIO(_png_bytes(fig, dpi))).convert("RGB")
 
 
 def save_gif(frames, name: str, *, figures_dir=None, duration_ms: int = 80, final_hold: int = 10) -> Path:
