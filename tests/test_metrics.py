@@ -87,3 +87,58 @@ def test_latent_metrics_known_answers():
     assert M.latent_metrics(random_embedding, labels, inputs=separated)["trustworthiness"] < 0.7
     with pytest.raises(ValueError):
         M.latent_metrics(separated, np.zeros(200))
+
+
+def test_topological_fidelity_on_constructed_clouds():
+    # Batch 0: four far-apart points vs the same points shifted (same diagram); batch 1: a square vs a collapsed square.
+    square = np.array([[0.0, 0.0], [4.0, 0.0], [4.0, 4.0], [0.0, 4.0]])
+    real = np.concatenate([square, square])
+    fake = np.concatenate([square + 100.0, square * 0.5])
+    out = M.topological_fidelity(fake, real, batch_size=4, dims=(0, 1))
+    # Batch 0: distance 0. Batch 1 (Rips of a square of side s: three degree-0 deaths at s, one loop (s, s√2)):
+    #   degree 0, deaths 2 vs 4: each pair costs 2 (the diagonal would cost 2 + 1): bottleneck 2, Wasserstein 3 * 2
+    #   degree 1, (2, 2√2) vs (4, 4√2): a pair costs 2√2, both to the diagonal max/sum of half-persistences
+    #   (√2 - 1) * 4 / 2 and (√2 - 1) * 2 / 2: cheaper, so bottleneck = the first, Wasserstein = their sum.
+    half = (np.sqrt(2) - 1) * 4 / 2  # half-persistence of the real loop
+    assert out["bottleneck0"] == pytest.approx(2.0 / 2)  # mean over the two batches
+    assert out["wasserstein0"] == pytest.approx(6.0 / 2)
+    assert out["bottleneck1"] == pytest.approx(half / 2)
+    assert out["wasserstein1"] == pytest.approx((half + half / 2) / 2)
+    same = M.topological_fidelity(real, real, batch_size=4)
+    assert all(v == pytest.approx(0.0, abs=1e-12) for v in same.values())
+    assert set(M.topological_fidelity(fake, real, batch_size=4, dims=(0,))) == {"bottleneck0", "wasserstein0"}
+
+
+def test_topological_fidelity_bad_input():
+    x = np.zeros((8, 2))
+    with pytest.raises(ValueError, match="dims"):
+        M.topological_fidelity(x, x, batch_size=4, dims=(2,))
+    with pytest.raises(ValueError, match="need 12 rows"):
+        M.topological_fidelity(x, x, batch_size=4, n_batches=3)
+    with pytest.raises(ValueError, match="batch_size"):
+        M.topological_fidelity(x, x, batch_size=1)
+
+
+def test_evaluator_topological_fidelity():
+    data = _tiny_data(64)
+    ev = M.Evaluator(data, Classifier().eval(), n_prior=50, grid=4, topo_batches=2, topo_batch_size=8)
+    out = ev(ConvVAE())
+    assert set(M.TOPO_METRICS) <= set(out)
+    assert all(out[k] >= 0 for k in M.TOPO_METRICS)
+    assert "topo2x8" in ev.key and "topo" not in M.Evaluator(data, Classifier().eval(), n_prior=50).key
+    with pytest.raises(ValueError, match="need 80 test images"):
+        M.Evaluator(data, Classifier().eval(), n_prior=50, topo_batches=10, topo_batch_size=8)
+
+
+def test_compare_to_null():
+    same = M.compare_to_null([0.1, -0.2, 0.3], [0.1, -0.2, 0.3])
+    assert same["identical"] and same["p_ks"] == 1.0 and math.isnan(same["p_paired"]) and same["excess"] == 0
+    rng = np.random.default_rng(1)
+    null = rng.normal(size=12)
+    shifted = M.compare_to_null(null + 5.0, null)
+    assert not shifted["identical"] and shifted["excess"] == pytest.approx(5.0)
+    assert shifted["p_paired"] < 0.01 and shifted["p_ks"] < 0.01
+    with pytest.raises(ValueError):
+        M.compare_to_null([1.0], [1.0])
+    with pytest.raises(ValueError, match="finite"):
+        M.compare_to_null([1.0, np.nan], [1.0, 2.0])

@@ -90,3 +90,83 @@ def test_variants_with_their_own_weights(data):
         train_paired(data, 1, CONFIG, models=("vae",), variants={"vae": ("topovae", [1] * 7)})
     with pytest.raises(ValueError, match="variant 'x'"):
         train_paired(data, 1, CONFIG, models=("vae",), variants={"x": ("gan", [1] * 7)})
+
+
+def _record_noise(monkeypatch):
+    """Record every reparameterization draw: (generator, noise)."""
+    draws = []
+    real = torch.randn
+
+    def randn(*args, generator=None, **kwargs):
+        out = real(*args, generator=generator, **kwargs)
+        draws.append((generator, out.clone()))
+        return out
+
+    monkeypatch.setattr(torch, "randn", randn)
+    return draws
+
+
+def test_paired_noise_gives_identical_runs_for_identical_models(data, monkeypatch):
+    draws = _record_noise(monkeypatch)
+    logs = train_paired(data, 2, TrainConfig(steps=4, batch_size=32, noise="paired"), models=("vae",),
+                        variants={"vae_b": ("vae", None)})
+    np.testing.assert_array_equal(logs["vae"].bce, logs["vae_b"].bce)
+    np.testing.assert_array_equal(logs["vae"].kld, logs["vae_b"].kld)
+    assert len(draws) == 8 and draws[0][0] is not draws[1][0]  # one generator per model ...
+    for t in range(4):  # ... drawing the same noise at every step
+        assert torch.equal(draws[2 * t][1], draws[2 * t + 1][1])
+
+
+def test_sequential_noise_is_one_stream_and_differs_only_by_the_noise(data, monkeypatch):
+    seed, config = 2, TrainConfig(steps=4, batch_size=32, noise="sequential")
+    real_randn = torch.randn
+    draws = _record_noise(monkeypatch)
+    logs = train_paired(data, seed, config, models=("vae",), variants={"vae_b": ("vae", None)})
+    assert len({id(g) for g, _ in draws}) == 1  # one stream, the models draw in turn
+    replay = torch.Generator().manual_seed(seed + 1)
+    for _, eps in draws:  # the stream is the seeded one, read in order
+        assert torch.equal(eps, real_randn(eps.shape, generator=replay))
+    assert not np.array_equal(logs["vae"].bce, logs["vae_b"].bce)  # different noise, different runs
+    np.testing.assert_array_equal(logs["vae"].batches, logs["vae_b"].batches)
+    # The second VAE is exactly a VAE trained alone from the same init on the same batches with its own noise.
+    theirs = [eps for i, (_, eps) in enumerate(draws) if i % 2 == 1]
+    monkeypatch.setattr(torch, "randn", lambda *a, generator=None, **k: theirs.pop(0))
+    alone = train_paired(data, seed, TrainConfig(steps=4, batch_size=32), models=("vae",))
+    np.testing.assert_array_equal(alone["vae"].bce, logs["vae_b"].bce)
+    np.testing.assert_array_equal(alone["vae"].kld, logs["vae_b"].kld)
+
+
+def test_noise_protocol_is_validated():
+    with pytest.raises(ValueError, match="noise must be one of"):
+        TrainConfig(noise="shared")
+
+
+def test_train_seeds_is_identical_whatever_n_jobs(data, tmp_path, monkeypatch):
+    from topogen.training import train_seeds
+
+    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
+    config = TrainConfig(steps=3, batch_size=32, eval_at=())
+    serial, hits = train_seeds(data, [0, 1], config, ("vae", "topovae_z"), cache=False, n_jobs=1)
+    parallel, _ = train_seeds(data, [0, 1], config, ("vae", "topovae_z"), cache=False, n_jobs=2)
+    assert hits == [False, False]
+    for a, b in zip(serial, parallel):
+        for name in a:
+            np.testing.assert_array_equal(a[name].bce, b[name].bce)
+            np.testing.assert_array_equal(a[name].kld, b[name].kld)
+
+
+def test_cached_runs_reload_and_broken_files_are_recomputed(data, tmp_path, monkeypatch):
+    from topogen.training import train_paired_cached
+
+    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
+    config = TrainConfig(steps=2, batch_size=32, eval_at=())
+    first, hit = train_paired_cached(data, 0, config, ("vae",))
+    again, hit2 = train_paired_cached(data, 0, config, ("vae",))
+    assert (hit, hit2) == (False, True)
+    np.testing.assert_array_equal(first["vae"].bce, again["vae"].bce)
+    (path,) = tmp_path.glob("train-*.pt")
+    path.write_bytes(path.read_bytes()[:100])  # truncated
+    with pytest.warns(UserWarning, match="unreadable"):
+        redone, hit3 = train_paired_cached(data, 0, config, ("vae",))
+    assert not hit3
+    np.testing.assert_array_equal(first["vae"].bce, redone["vae"].bce)

@@ -5,6 +5,10 @@
 * diversity: entropy of the classifier's predicted-class histogram on images
   decoded from the prior N(0, I), and the Fréchet distance between classifier
   features (penultimate layer) of real test images and of prior samples;
+* topological fidelity: bottleneck and Wasserstein distances (degrees 0 and 1)
+  between the diagram of a batch of reconstructions (or of prior samples) and
+  the diagram of a real test batch of the same size, the quantity TopoVAE is
+  trained to lower;
 * statistics: mean with a t-based 95% CI, paired differences with their CI and
   a paired t-test.
 """
@@ -32,7 +36,10 @@ __all__ = [
     "Evaluator",
     "mean_ci",
     "paired_difference",
+    "compare_to_null",
     "METRICS",
+    "TOPO_METRICS",
+    "topological_fidelity",
     "evaluation_table",
     "LATENT_METRICS",
     "latent_metrics",
@@ -106,24 +113,94 @@ def train_classifier(data, epochs: int = 4, seed: int = 0, batch_size: int = 64)
 
 def load_classifier(data, epochs: int = 4, seed: int = 0, cache: bool = True, verbose: bool = True) -> Classifier:
     """The classifier for ``data``: loaded from the cache (``weights_only=True``) or trained and cached."""
+    from . import caching
+
     path = cache_dir() / f"{_data_key(data, epochs, seed)}.pt"
     model = Classifier()
-    if cache and path.is_file():
-        model.load_state_dict(torch.load(path, weights_only=True))
+    state = caching.load(path) if cache else None
+    if state is not None:
+        model.load_state_dict(state)
         model.eval()
         origin = "cached"
     else:
         model = train_classifier(data, epochs, seed)
         if cache:
-            tmp = path.with_suffix(".tmp")
-            torch.save(model.state_dict(), tmp)
-            tmp.replace(path)
+            caching.save(model.state_dict(), path)
         origin = "trained"
     if verbose:
         with torch.no_grad():
             acc = (model(data.test_x).argmax(1) == data.test_y).float().mean().item()
         print(f"classifier ({origin}): test accuracy {acc:.3f} on {len(data.test_x)} real test images")
     return model
+
+
+# ----------------------------------------------------------------------------
+# topological fidelity
+# ----------------------------------------------------------------------------
+def topological_fidelity(fake, real, batch_size: int = 128, n_batches: int | None = None, dims=(0, 1)) -> dict:
+    """Diagram distances between generated and real batches, averaged over batches.
+
+    Batch ``k`` of ``fake`` (rows ``k*B .. (k+1)*B``) is compared with batch
+    ``k`` of ``real``; each batch is a point cloud (one point per image) and
+    its Vietoris–Rips diagrams are computed up to ``max(dims)``.
+
+    Parameters
+    ----------
+    fake, real : array_like or torch.Tensor
+        ``(n, ...)`` images or points; both need at least
+        ``n_batches * batch_size`` rows.
+    batch_size : int
+        Points per cloud (the training batch size, so the distances are the
+        ones a TopoVAE term sees).
+    n_batches : int, optional
+        Batches compared (default: as many as both hold).
+    dims : sequence of int
+        Homology degrees (0 and/or 1).
+
+    Returns
+    -------
+    dict
+        ``bottleneck{d}`` (L∞ ground metric, ``gudhi.bottleneck_distance``) and
+        ``wasserstein{d}`` (order 1, L∞ ground metric,
+        ``gudhi.wasserstein.wasserstein_distance``), each the mean over the
+        batches.
+
+    Raises
+    ------
+    ValueError
+        Too few rows, a bad ``batch_size``/``n_batches``, or ``dims`` outside
+        {0, 1}.
+    """
+    import gudhi
+    from gudhi.wasserstein import wasserstein_distance as gudhi_wasserstein
+
+    from .persistence import vr_persistence
+
+    fake = torch.as_tensor(np.asarray(fake) if not isinstance(fake, torch.Tensor) else fake).detach().cpu()
+    real = torch.as_tensor(np.asarray(real) if not isinstance(real, torch.Tensor) else real).detach().cpu()
+    dims = tuple(dims)
+    if not dims or any(isinstance(d, bool) or d not in (0, 1) for d in dims):
+        raise ValueError(f"dims must be a non-empty subset of (0, 1), got {dims!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 2:
+        raise ValueError(f"batch_size must be an integer >= 2, got {batch_size!r}")
+    available = min(len(fake), len(real)) // batch_size
+    n_batches = available if n_batches is None else n_batches
+    if isinstance(n_batches, bool) or not isinstance(n_batches, (int, np.integer)) or n_batches < 1:
+        raise ValueError(f"n_batches must be a positive integer, got {n_batches!r}")
+    if n_batches > available:
+        raise ValueError(f"{n_batches} batches of {batch_size} need {n_batches * batch_size} rows of each cloud, "
+                         f"got {len(fake)} and {len(real)}")
+    sums = {f"{kind}{d}": 0.0 for d in dims for kind in ("bottleneck", "wasserstein")}
+    for k in range(n_batches):
+        rows = slice(k * batch_size, (k + 1) * batch_size)
+        pf = vr_persistence(fake[rows].double(), max_dim=max(dims))
+        pr = vr_persistence(real[rows].double(), max_dim=max(dims))
+        for d in dims:
+            a = pf.diagram(d).detach().numpy()
+            b = pr.diagram(d).detach().numpy()
+            sums[f"bottleneck{d}"] += float(gudhi.bottleneck_distance(a, b))
+            sums[f"wasserstein{d}"] += float(gudhi_wasserstein(a, b, order=1, internal_p=np.inf))
+    return {k: v / n_batches for k, v in sums.items()}
 
 
 # ----------------------------------------------------------------------------
@@ -144,6 +221,19 @@ class Evaluator:
     grid : int
         Number of test images whose reconstructions are kept (image grids):
         the first test image of each class in turn, so a grid shows every digit.
+    topo_batches : int
+        Batches of ``topo_batch_size`` test images for the topological
+        fidelity metrics (:data:`TOPO_METRICS`); 0 skips them. The batches are
+        a seeded permutation of the test split, the same for every model:
+        reconstructions of batch k and prior samples k*B..(k+1)*B are each
+        compared with real batch k.
+    topo_batch_size : int
+        Images per batch (the training batch size).
+
+    Notes
+    -----
+    The model may live on any device; the test images are moved to it and the
+    outputs come back to the CPU, where the classifier runs.
     """
 
     data: object
@@ -151,10 +241,20 @@ class Evaluator:
     n_prior: int = 1000
     seed: int = 0
     grid: int = 10
+    topo_batches: int = 0
+    topo_batch_size: int = 128
 
     def __post_init__(self):
+        if self.topo_batches < 0 or self.topo_batch_size < 2:
+            raise ValueError("topo_batches must be >= 0 and topo_batch_size >= 2")
+        need = self.topo_batches * self.topo_batch_size
+        if need > min(len(self.data.test_x), self.n_prior):
+            raise ValueError(f"{self.topo_batches} topological batches of {self.topo_batch_size} need {need} test "
+                             f"images and prior samples, have {len(self.data.test_x)} and {self.n_prior}")
         with torch.no_grad():
             self._real_features = self.classifier.features(self.data.test_x).numpy()
+        self._topo_index = torch.from_numpy(
+            np.random.default_rng(self.seed).permutation(len(self.data.test_x))[:need])
         self._prior_seed = self.seed
         labels = self.data.test_y.numpy()
         firsts = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]
@@ -165,25 +265,35 @@ class Evaluator:
     @property
     def key(self) -> str:
         """Identifies what this evaluator records (part of training cache keys)."""
-        return f"eval-v2-prior{self.n_prior}-seed{self.seed}-grid{self.grid}"
+        topo = f"-topo{self.topo_batches}x{self.topo_batch_size}" if self.topo_batches else ""
+        return f"eval-v2-prior{self.n_prior}-seed{self.seed}-grid{self.grid}{topo}"
 
     def __call__(self, model) -> dict:
         """Metrics of ``model`` (put in eval mode for the call) and reconstructions for grids."""
         was_training = model.training
         model.eval()
+        device = next(model.parameters()).device
         x, y = self.data.test_x, self.data.test_y
         with torch.no_grad():
-            mu, _ = model.encode(x)
-            recon = model.decode(mu)
+            mu, _ = model.encode(x.to(device))
+            recon = model.decode(mu).cpu()
+            mu = mu.cpu()
             bce = F.binary_cross_entropy(recon, x, reduction="sum").item() / len(x)
             accuracy = (self.classifier(recon).argmax(1) == y).float().mean().item()
             gen = torch.Generator().manual_seed(self._prior_seed)
-            z = torch.randn(self.n_prior, model.latent_dim, generator=gen)
-            samples = model.decode(z)
+            z = torch.randn(self.n_prior, model.latent_dim, generator=gen)  # CPU stream: same on every device
+            samples = model.decode(z.to(device)).cpu()
             pred = self.classifier(samples).argmax(1).numpy()
             feats = self.classifier.features(samples).numpy()
         model.train(was_training)
+        topo = {}
+        if self.topo_batches:
+            real = x[self._topo_index]
+            args = dict(batch_size=self.topo_batch_size, n_batches=self.topo_batches)
+            topo.update({f"recon_{k}": v for k, v in topological_fidelity(recon[self._topo_index], real, **args).items()})
+            topo.update({f"prior_{k}": v for k, v in topological_fidelity(samples, real, **args).items()})
         return {
+            **topo,
             "test_bce": bce,
             "recon_accuracy": accuracy,
             "prior_entropy": prediction_entropy(pred),
@@ -200,6 +310,14 @@ METRICS = {
     "recon_accuracy": ("classifier accuracy on reconstructions", True),
     "prior_entropy": ("entropy of predicted classes, prior samples (max ln 10 = 2.303)", True),
     "prior_fid": ("Fréchet distance, classifier features, prior samples vs test", False),
+}
+
+#: Topological fidelity metrics (:class:`Evaluator` with ``topo_batches``); smaller is closer to the real data.
+TOPO_METRICS = {
+    f"{source}_{kind}{d}": (f"{label} vs real batch: {kind} distance, degree {d}", False)
+    for source, label in (("recon", "reconstructions"), ("prior", "prior samples"))
+    for d in (0, 1)
+    for kind in ("bottleneck", "wasserstein")
 }
 
 
@@ -233,6 +351,42 @@ def paired_difference(a, b, confidence: float = 0.95) -> dict:
     else:
         p = float(stats.ttest_rel(a, b).pvalue)
     return {"diff": mean, "ci": half, "p": p, "n": int(a.size)}
+
+
+def compare_to_null(treated, null, confidence: float = 0.95) -> dict:
+    """Are paired differences of a treatment distributed differently from a placebo's?
+
+    ``treated[i]`` and ``null[i]`` are per-seed paired differences with the
+    same reference (e.g. TopoVAE − VAE and VAE′ − VAE, where VAE′ is a second
+    VAE that differs from the reference only as the treated model does, by its
+    noise). Reports both means with CIs and two tests:
+
+    * ``p_paired``: Wilcoxon signed-rank test of ``treated - null`` (the seeds
+      pair them), NaN when every such difference is 0;
+    * ``p_ks``: two-sample Kolmogorov–Smirnov test of the two sets (1.0 for
+      identical sets).
+
+    Returns
+    -------
+    dict
+        ``treated``, ``treated_ci``, ``null``, ``null_ci``, ``excess`` (mean of
+        ``treated - null``), ``excess_ci``, ``p_paired``, ``p_ks``,
+        ``identical`` (every seed's two differences are equal), ``n``.
+    """
+    t = np.asarray(treated, dtype=np.float64).ravel()
+    z = np.asarray(null, dtype=np.float64).ravel()
+    if t.shape != z.shape or t.size < 2:
+        raise ValueError(f"need two paired samples of the same length >= 2, got {t.size} and {z.size}")
+    if not (np.isfinite(t).all() and np.isfinite(z).all()):
+        raise ValueError("paired differences must be finite")
+    excess = t - z
+    identical = bool(np.all(excess == 0))
+    p_paired = float("nan") if identical else float(stats.wilcoxon(t, z).pvalue)
+    p_ks = 1.0 if identical else float(stats.ks_2samp(t, z).pvalue)
+    out = {"n": int(t.size), "identical": identical, "p_paired": p_paired, "p_ks": p_ks}
+    for key, values in (("treated", t), ("null", z), ("excess", excess)):
+        out[key], out[f"{key}_ci"] = mean_ci(values, confidence)
+    return out
 
 
 # ----------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Paired training of VAE, TopoVAE and TopoVAE-Z.
 
 All models of one seed start from identical weights, see identical batches in
-identical order and draw identical reparameterization noise; they differ only
-in the topological term of the loss
+identical order and (``noise="paired"``, the default) draw identical
+reparameterization noise; they differ only in the topological term of the loss
 
     L = (BCE_sum + KLD) / B + topo / B
 
@@ -18,6 +18,11 @@ in the topological term of the loss
 The input batch's persistence is computed once per batch and shared by every
 model (rescaling reuses its critical edges). Every step logs BCE, KLD, each
 topological term and the wall time.
+
+``noise="sequential"`` reproduces the published training script instead: one
+random stream from which the models draw their noise in turn, so two models
+see *different* noise (same initial weights and batches). Two plain VAEs
+trained that way measure how far noise alone moves a comparison (a placebo).
 """
 
 from __future__ import annotations
@@ -36,18 +41,27 @@ from .progress import Progress
 
 __all__ = [
     "MODELS",
+    "NOISE",
+    "PUBLISHED_WEIGHTS",
     "TrainConfig",
     "RunLog",
     "batch_schedule",
     "train_paired",
     "train_paired_cached",
+    "train_seeds",
     "cache_key",
     "mean_pairwise_distance",
 ]
 
 #: Model variants :func:`train_paired` knows.
 MODELS = ("vae", "topovae", "topovae_z", "topovae_z_raw")
+#: Kinds a variant of :func:`train_paired` may have.
+KINDS = MODELS
+#: Noise protocols: identical noise for every model, or one stream drawn in turn.
+NOISE = ("paired", "sequential")
 PAPER_WEIGHTS = (15.0, 15.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+#: The published training script's default weights (the two entropies join the bottlenecks).
+PUBLISHED_WEIGHTS = (10.0, 10.0, 10.0, 10.0, 0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -61,8 +75,11 @@ class TrainConfig:
     latent_dim: int = 10
     eval_at: tuple = (50, 100)
     device: str = "cpu"
+    noise: str = "paired"
 
     def __post_init__(self):
+        if self.noise not in NOISE:
+            raise ValueError(f"noise must be one of {NOISE}, got {self.noise!r}")
         if self.steps < 1 or self.batch_size < 2:
             raise ValueError("steps must be >= 1 and batch_size >= 2")
         if not (self.lr > 0 and np.isfinite(self.lr)):
@@ -143,7 +160,9 @@ def train_paired(
     variants : dict, optional
         Extra models ``{name: (kind, weights)}``: a variant of kind
         ``"topovae"``, ``"topovae_z"`` or ``"topovae_z_raw"`` with its own
-        weights (a 7-list or a mapping), trained alongside ``models``.
+        weights (a 7-list or a mapping), or a second plain VAE
+        ``("vae", None)`` (the placebo of a noise control), trained
+        alongside ``models``.
 
     Returns
     -------
@@ -155,8 +174,8 @@ def train_paired(
         raise ValueError(f"models must be a non-empty subset of {MODELS}, got {list(models)}")
     specs = {name: (name, config.weights) for name in models}
     for name, spec in (variants or {}).items():
-        if name in specs or not (isinstance(spec, tuple) and len(spec) == 2 and spec[0] in MODELS[1:]):
-            raise ValueError(f"variant {name!r} must be a new name mapped to (kind, weights) with kind in {MODELS[1:]}")
+        if name in specs or not (isinstance(spec, tuple) and len(spec) == 2 and spec[0] in KINDS):
+            raise ValueError(f"variant {name!r} must be a new name mapped to (kind, weights) with kind in {KINDS}")
         specs[name] = spec
     device = torch.device(config.device)
     torch.manual_seed(seed)
@@ -169,6 +188,8 @@ def train_paired(
     eval_at = sorted({s for s in config.eval_at if 0 < s <= config.steps} | {config.steps})
     n = config.steps
     runs = {}
+    # "paired": one generator per model, identically seeded; "sequential": one shared stream.
+    shared = torch.Generator(device=device).manual_seed(seed + 1)
     for name, (kind, _) in specs.items():
         model = ConvVAE(latent_dim=config.latent_dim).to(device)
         model.load_state_dict(init)
@@ -176,7 +197,7 @@ def train_paired(
         runs[name] = (
             model,
             torch.optim.Adam(model.parameters(), lr=config.lr),
-            torch.Generator(device=device).manual_seed(seed + 1),  # identical noise for every model
+            shared if config.noise == "sequential" else torch.Generator(device=device).manual_seed(seed + 1),
             RunLog(name, seed, np.zeros(n), np.zeros(n), {k: np.zeros(n) for k in losses[name].weights}
                    if kind != "vae" else {}, np.zeros(n), checksums, np.zeros(n, dtype=bool)),
         )
@@ -264,33 +285,86 @@ def _log_from_dict(d: dict) -> RunLog:
     return log
 
 
-def cache_key(data, seed: int, config: TrainConfig, models, extra: str = "") -> str:
-    """A name for the results of one paired run: data, seed, settings and models."""
+def cache_key(data, seed: int, config: TrainConfig, models, extra: str = "", variants: dict | None = None) -> str:
+    """A name for the results of one paired run.
+
+    It covers the data (description and a checksum of the images), the seed,
+    the settings, the models and variants, the evaluator (``extra``), torch's
+    version and the source of every ``topogen`` module training depends on
+    (:func:`~topogen.caching.code_fingerprint`): change any of them and the run
+    is recomputed.
+    """
     import hashlib
+
+    from .caching import code_fingerprint
 
     h = hashlib.sha256()
     h.update(data.describe().encode())
     h.update(data.train_x[:32].numpy().tobytes())
-    h.update(repr((seed, config, tuple(models), extra, torch.__version__)).encode())
+    h.update(data.test_x[:32].numpy().tobytes())
+    variants = sorted((k, (v[0], None if v[1] is None else repr(v[1]))) for k, v in (variants or {}).items())
+    h.update(repr((seed, config, tuple(models), variants, extra, torch.__version__)).encode())
+    h.update(code_fingerprint("training", "metrics", "data").encode())  # the evaluator's code too
     return f"train-{data.dataset}-{data.source}-s{seed}-{h.hexdigest()[:16]}"
 
 
 def train_paired_cached(data, seed: int, config: TrainConfig = TrainConfig(), models=("vae", "topovae", "topovae_z"),
-                        evaluator=None, evaluator_key: str = "", cache: bool = True, progress: bool | None = None):
+                        evaluator=None, evaluator_key: str = "", cache: bool = True, progress: bool | None = None,
+                        variants: dict | None = None):
     """:func:`train_paired` with final weights, its results cached under ``.cache/``.
 
     Cached files hold only tensors and plain types and are read with
-    ``torch.load(..., weights_only=True)``. Returns ``({model: RunLog}, cached)``.
+    ``torch.load(..., weights_only=True)``; a truncated or unreadable file is
+    recomputed (with a warning). Returns ``({model: RunLog}, cached)``.
     """
+    from . import caching
     from .paths import cache_dir
 
-    path = cache_dir() / f"{cache_key(data, seed, config, models, evaluator_key)}.pt"
-    if cache and path.is_file():
-        payload = torch.load(path, weights_only=True)
+    path = cache_dir() / f"{cache_key(data, seed, config, models, evaluator_key, variants)}.pt"
+    payload = caching.load(path) if cache else None
+    if payload is not None:
         return {name: _log_from_dict(d) for name, d in payload.items()}, True
-    logs = train_paired(data, seed, config, models, evaluator=evaluator, keep_weights=True, progress=progress)
+    logs = train_paired(data, seed, config, models, evaluator=evaluator, keep_weights=True, progress=progress,
+                        variants=variants)
     if cache:
-        tmp = path.with_suffix(".tmp")
-        torch.save({name: _log_to_dict(log) for name, log in logs.items()}, tmp)
-        tmp.replace(path)
+        caching.save({name: _log_to_dict(log) for name, log in logs.items()}, path)
     return logs, False
+
+
+def _seed_unit(data, seed, config, models, variants, evaluator, evaluator_key, cache, threads):
+    """One seed of :func:`train_seeds` (module level, so joblib/Dask workers can import it)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)  # results must not depend on where (which process) a seed runs
+    try:
+        logs, hit = train_paired_cached(data, seed, config, models, evaluator=evaluator, evaluator_key=evaluator_key,
+                                        cache=cache, progress=False, variants=variants)
+    finally:
+        torch.set_num_threads(before)
+    for log in logs.values():
+        log.state_dict = None  # weights stay in the cache; do not ship them between processes
+    return logs, hit
+
+
+def train_seeds(data, seeds, config: TrainConfig = TrainConfig(), models=("vae", "topovae", "topovae_z"), *,
+                variants: dict | None = None, evaluator=None, cache: bool = True, n_jobs: int = 1,
+                backend: str = "loky", threads: int = 1) -> tuple[list, list]:
+    """Paired runs of several seeds, as independent units of :func:`topogen.sweep.run_sweep`.
+
+    Every seed trains with ``threads`` intra-op threads wherever it runs, so
+    the results are identical for any ``n_jobs`` and backend (a serial run,
+    parallel processes, or a Dask cluster).
+
+    Returns
+    -------
+    runs : list of dict
+        ``{model: RunLog}`` per seed (without weights).
+    cached : list of bool
+        Whether each seed came from the cache.
+    """
+    from .sweep import run_sweep
+
+    key = getattr(evaluator, "key", "") if evaluator is not None else ""
+    units = [dict(data=data, seed=int(s), config=config, models=tuple(models), variants=variants,
+                  evaluator=evaluator, evaluator_key=key, cache=cache, threads=threads) for s in seeds]
+    out = run_sweep(_seed_unit, units, n_jobs=n_jobs, backend=backend, cache=False)
+    return [r for r, _ in out], [h for _, h in out]
