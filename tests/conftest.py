@@ -6,13 +6,13 @@ import pytest
 from scipy.spatial.distance import cdist
 
 
-def gudhi_diagrams(points: np.ndarray) -> list[np.ndarray]:
-    """Finite degree-0 and degree-1 diagrams by gudhi (Z/2, no edge collapse)."""
+def gudhi_diagrams(points: np.ndarray, max_dim: int = 1) -> list[np.ndarray]:
+    """Finite diagrams of degrees 0..max_dim by gudhi (Z/2, no edge collapse)."""
     st = gudhi.SimplexTree.create_from_array(cdist(points, points))
-    st.expansion(2)
+    st.expansion(max_dim + 1)
     st.persistence(homology_coeff_field=2, min_persistence=0)
     out = []
-    for dim in (0, 1):
+    for dim in range(max_dim + 1):
         dgm = np.asarray(st.persistence_intervals_in_dimension(dim), dtype=float).reshape(-1, 2)
         out.append(dgm[np.isfinite(dgm[:, 1])])
     return out

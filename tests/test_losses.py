@@ -178,6 +178,14 @@ TERMS = {
     "wasserstein1": L.loss_wasserstein1,
     "wasserstein1_q2": lambda x, y, **k: L.loss_wasserstein1(x, y, q=2.0, **k),
 }
+#: Degree-2 terms, checked on 3-D clouds with voids.
+TERMS2 = {
+    "bottleneck2": L.loss_bottleneck2,
+    "wasserstein2": L.loss_wasserstein2,
+    "wasserstein2_q2": lambda x, y, **k: L.loss_wasserstein2(x, y, q=2.0, **k),
+    "persentropy2": L.loss_persentropy2,
+    "dsigma2": lambda x, y, **k: L.loss_dsigma2(x, y, sigma=0.5, **k),
+}
 
 
 @pytest.mark.parametrize("name", list(TERMS))
@@ -284,7 +292,8 @@ def test_topological_loss_by_name_and_degree(rng, monkeypatch):
     [
         ([1.0, 1.0], "7 entries"),
         ([1, 1, 1, 1, 1, 1, 1, 1], "7 entries"),
-        ({"bottleneck2": 1.0}, "unknown topological term"),
+        ({"bottleneck3": 1.0}, "unknown topological term"),
+        ({"signature": 1.0}, "unknown topological term"),
         ([1, -1, 0, 0, 0, 0, 0], "must be >= 0"),
         ([1, float("nan"), 0, 0, 0, 0, 0], "must be finite"),
         ({"density": float("inf")}, "must be finite"),
@@ -357,3 +366,64 @@ def test_bottleneck_descent_two_to_four_clusters():
         opt.step()
     after = float(L.loss_bottleneck0(x.detach(), None, true_persistence=true_pers))
     assert after <= 0.5 * before, (before, after)
+
+
+# ---------------------------------------------------------------- degree 2 (voids)
+
+
+def shells(rng, n=36, m=40):
+    """Two noisy sphere samples of different radii: clouds with voids."""
+    def shell(k, radius):
+        x = rng.normal(size=(k, 3))
+        return radius * x / np.linalg.norm(x, axis=1, keepdims=True) + 0.08 * rng.normal(size=(k, 3))
+    return shell(n, 1.0), shell(m, 1.6)
+
+
+def test_degree2_terms_equal_gudhi_and_numpy(rng):
+    x, y = shells(rng)
+    gx, gy = gudhi_diagrams(x, 2)[2], gudhi_diagrams(y, 2)[2]
+    assert len(gx) and len(gy)
+    tx, ty = torch.tensor(x), torch.tensor(y)
+    assert float(L.loss_bottleneck2(tx, ty)) == pytest.approx(gudhi.bottleneck_distance(gx, gy), abs=1e-9)
+    for q in (1.0, 2.0):
+        expected = gudhi.wasserstein.wasserstein_distance(gx, gy, order=q, internal_p=np.inf)
+        assert float(L.loss_wasserstein2(tx, ty, q=q)) == pytest.approx(expected, abs=1e-6)
+    expected = (np_entropy(gx) - np_entropy(gy)) ** 2
+    assert float(L.loss_persentropy2(tx, ty)) == pytest.approx(expected, abs=1e-10)
+    for sigma in (0.05, 0.5):
+        expected = np_kernel(gx, gx, sigma) + np_kernel(gy, gy, sigma) - 2 * np_kernel(gx, gy, sigma)
+        assert float(L.loss_dsigma2(tx, ty, sigma=sigma)) == pytest.approx(expected, abs=1e-8)
+
+
+@pytest.mark.parametrize("name", list(TERMS2))
+def test_degree2_gradcheck_and_identity(rng, name):
+    y, x = shells(rng, n=16, m=18)  # the learnable cloud has the larger void: every term has a gradient
+    xt = torch.tensor(x, requires_grad=True)
+    pers = vr_persistence(xt, max_dim=2)
+    true_pers = vr_persistence(torch.tensor(y), max_dim=2)
+    fn = TERMS2[name]
+    assert fn(xt, None, persistence=pers, true_persistence=true_pers).requires_grad
+
+    def f(z):
+        return fn(z, None, persistence=pers.with_points(z), true_persistence=true_pers)
+
+    assert torch.autograd.gradcheck(f, (xt,), eps=1e-7, atol=1e-5)
+    assert abs(float(fn(xt, torch.tensor(x)).detach())) < 1e-12
+
+
+def test_topological_loss_degree2_by_name(rng, monkeypatch):
+    x, y = shells(rng)
+    tx, ty = torch.tensor(x, requires_grad=True), torch.tensor(y)
+    weights = {"bottleneck2": 1.0, "wasserstein2": 0.5, "persentropy2": 2.0, "dsigma2": 0.1, "bottleneck0": 1.0}
+    loss = L.TopologicalLoss(weights, kernel_sigma=0.5)
+    assert loss.max_dim == 2 and L.TopologicalLoss([15, 15, 0, 0, 0, 0, 0]).max_dim == 1  # the 7-list keeps its meaning
+    calls = []
+    real = L.vr_persistence
+    monkeypatch.setattr(L, "vr_persistence", lambda p, max_dim=1: calls.append(max_dim) or real(p, max_dim=max_dim))
+    value = loss(tx, ty)
+    assert calls == [2, 2]  # once per cloud, up to degree 2
+    expected = (L.loss_bottleneck2(tx, ty) + 0.5 * L.loss_wasserstein2(tx, ty) + 2 * L.loss_persentropy2(tx, ty)
+                + 0.1 * L.loss_dsigma2(tx, ty, sigma=0.5) + L.loss_bottleneck0(tx, ty))
+    assert float(value.detach()) == pytest.approx(float(expected.detach()), rel=1e-10)
+    value.backward()
+    assert torch.isfinite(tx.grad).all()

@@ -8,10 +8,10 @@ from conftest import gudhi_diagrams, sort_diagram
 from topogen.persistence import edge_lengths, vr_persistence
 
 
-def assert_same_diagrams(points: np.ndarray, atol: float = 1e-5) -> None:
-    expected = gudhi_diagrams(points)
-    pers = vr_persistence(torch.tensor(points), max_dim=1)
-    for dim in (0, 1):
+def assert_same_diagrams(points: np.ndarray, atol: float = 1e-5, max_dim: int = 1) -> None:
+    expected = gudhi_diagrams(points, max_dim)
+    pers = vr_persistence(torch.tensor(points), max_dim=max_dim)
+    for dim in range(max_dim + 1):
         ours = sort_diagram(pers.diagram(dim).detach().numpy())
         theirs = sort_diagram(expected[dim])
         assert ours.shape == theirs.shape, (dim, ours.shape, theirs.shape)
@@ -161,7 +161,72 @@ def test_bad_points_raise(points, message):
         vr_persistence(points)
 
 
-@pytest.mark.parametrize("max_dim", [-1, 2, 1.0, True, "1", None])
+@pytest.mark.parametrize("max_dim", [-1, 3, 1.0, True, "1", None])
 def test_bad_max_dim_raises(max_dim):
     with pytest.raises(ValueError, match="max_dim"):
         vr_persistence(torch.zeros((3, 2)), max_dim=max_dim)
+
+
+# ---------------------------------------------------------------- degree 2 (voids)
+
+
+def sphere(n, rng, radius=1.0, noise=0.0):
+    x = rng.normal(size=(n, 3))
+    x = radius * x / np.linalg.norm(x, axis=1, keepdims=True)
+    return x + noise * rng.normal(size=x.shape)
+
+
+def torus(n, rng, big=2.0, small=0.8):
+    u, v = rng.uniform(0, 2 * np.pi, size=(2, n))
+    return np.c_[(big + small * np.cos(v)) * np.cos(u), (big + small * np.cos(v)) * np.sin(u), small * np.sin(v)]
+
+
+@pytest.mark.parametrize("n", [12, 30, 45])
+def test_degree2_random_3d_matches_gudhi(rng, n):
+    assert_same_diagrams(rng.normal(size=(n, 3)), max_dim=2)
+
+
+@pytest.mark.parametrize("cloud", ["sphere", "noisy-sphere", "torus", "octahedron", "duplicates", "all-equal"])
+def test_degree2_shapes_and_degenerate_clouds_match_gudhi(rng, cloud):
+    points = {
+        "sphere": lambda: sphere(40, rng),
+        "noisy-sphere": lambda: sphere(45, rng, noise=0.05),
+        "torus": lambda: torus(45, rng),
+        "octahedron": lambda: np.r_[np.eye(3), -np.eye(3)],  # ties everywhere, one void
+        "duplicates": lambda: np.repeat(sphere(14, rng), 2, axis=0),
+        "all-equal": lambda: np.zeros((6, 3)),
+    }[cloud]()
+    assert_same_diagrams(points, max_dim=2)
+
+
+def test_sphere_has_one_dominant_void(rng):
+    pers = vr_persistence(sphere(60, rng), max_dim=2)
+    dgm2 = pers.diagram(2).detach().numpy()
+    life = np.sort(dgm2[:, 1] - dgm2[:, 0])[::-1]
+    assert len(life) >= 1 and life[0] > 0.5 and (len(life) == 1 or life[0] > 5 * life[1])
+    assert pers.n_infinite == (1, 0, 0) and pers.max_dim == 2
+    octa = vr_persistence(np.r_[np.eye(3), -np.eye(3)], max_dim=2).diagram(2)
+    np.testing.assert_allclose(octa.numpy(), [[np.sqrt(2), 2.0]])
+
+
+def test_degree2_only_when_asked(rng):
+    pers = vr_persistence(sphere(20, rng), max_dim=1)
+    assert pers.birth_edges2 is None
+    with pytest.raises(ValueError, match="degree 2 was not computed"):
+        pers.diagram(2)
+    with pytest.raises(ValueError, match="dim must be 0, 1 or 2"):
+        pers.diagram(3)
+
+
+def test_degree2_gradcheck(rng):
+    x = torch.tensor(sphere(16, rng, noise=0.1), requires_grad=True)
+    pers = vr_persistence(x, max_dim=2)
+    assert len(pers.diagram(2)) >= 1
+
+    def f(z):
+        return pers.with_points(z).diagram(2)
+
+    assert torch.autograd.gradcheck(f, (x,), eps=1e-7, atol=1e-6)
+    diagrams = pers.diagrams()
+    assert set(diagrams) == {0, 1, 2}
+    np.testing.assert_array_equal(diagrams[2].detach().numpy(), pers.diagram(2).detach().numpy())

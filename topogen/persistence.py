@@ -1,4 +1,4 @@
-"""Differentiable Vietoris–Rips persistence (degrees 0 and 1) of a point cloud.
+"""Differentiable Vietoris–Rips persistence (degrees 0, 1 and 2) of a point cloud.
 
 The combinatorics (which edge creates and which edge kills each homology class)
 are computed once, without gradients, by giotto-ph. The diagram values are then
@@ -8,16 +8,22 @@ differentiable function of the point coordinates, on whatever device they live.
 Zero-length bars (for instance from duplicate points) are dropped, as giotto-ph
 and gudhi do by default; they lie on the diagonal and no regularizer of this
 package depends on them.
+
+Degree 2 (voids) is computed only when asked for (``max_dim=2``): its cost
+grows with the number of triangles, roughly N³.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-__all__ = ["Persistence", "vr_persistence", "edge_lengths", "as_point_tensor"]
+__all__ = ["Persistence", "vr_persistence", "edge_lengths", "as_point_tensor", "pairwise_distances", "MAX_DIM"]
+
+#: Highest homology degree :func:`vr_persistence` computes.
+MAX_DIM = 2
 
 
 def as_point_tensor(points, name: str = "points", check_finite: bool = True) -> torch.Tensor:
@@ -105,9 +111,9 @@ def edge_lengths(points: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     return _EdgeLengths.apply(points, edges[:, 0].contiguous(), edges[:, 1].contiguous())
 
 
-def _check_max_dim(max_dim) -> int:
-    if isinstance(max_dim, bool) or not isinstance(max_dim, (int, np.integer)) or int(max_dim) not in (0, 1):
-        raise ValueError(f"max_dim must be 0 or 1, got {max_dim!r}")
+def _check_max_dim(max_dim, name: str = "max_dim") -> int:
+    if isinstance(max_dim, bool) or not isinstance(max_dim, (int, np.integer)) or not 0 <= int(max_dim) <= MAX_DIM:
+        raise ValueError(f"{name} must be 0, 1 or 2, got {max_dim!r}")
     return int(max_dim)
 
 
@@ -120,7 +126,7 @@ class Persistence:
     points : torch.Tensor
         The ``(N, D)`` cloud the diagrams are recomputed from.
     max_dim : int
-        Highest homology degree computed (0 or 1).
+        Highest homology degree computed (0, 1 or 2).
     death_edges0 : torch.Tensor
         ``(k0, 2)`` long tensor: the edge whose length is the death of each
         finite degree-0 bar (births are 0).
@@ -133,6 +139,10 @@ class Persistence:
         The float64 ``(N, N)`` distance matrix the pairs were computed from
         (no gradient), kept so callers need not compute it again; None for a
         cloud made by :meth:`with_points`.
+    birth_edges2, death_edges2 : torch.Tensor or None
+        ``(k2, 2)`` long tensors for the finite degree-2 bars (voids): the
+        longest edge of the triangle that creates the void and of the
+        tetrahedron that fills it. None unless ``max_dim == 2``.
     """
 
     points: torch.Tensor
@@ -142,27 +152,42 @@ class Persistence:
     death_edges1: torch.Tensor
     n_infinite: tuple
     distances: np.ndarray | None = None
+    birth_edges2: torch.Tensor | None = None
+    death_edges2: torch.Tensor | None = None
 
     def _check_degree(self, dim) -> int:
-        dim = _check_max_dim(dim)
+        dim = _check_max_dim(dim, "dim")
         if dim > self.max_dim:
             raise ValueError(f"degree {dim} was not computed (max_dim={self.max_dim})")
         return dim
 
+    def edges(self, dim: int) -> tuple:
+        """``(birth_edges, death_edges)`` of the finite degree-``dim`` bars (``birth_edges`` is None in degree 0)."""
+        dim = self._check_degree(dim)
+        if dim == 0:
+            return None, self.death_edges0
+        if dim == 1:
+            return self.birth_edges1, self.death_edges1
+        return self.birth_edges2, self.death_edges2
+
     def _diagrams(self, degrees) -> dict:
         """Diagrams of ``degrees`` from one batched gather of their critical edges."""
-        parts = ([self.death_edges0] if 0 in degrees else []) + (
-            [self.birth_edges1, self.death_edges1] if 1 in degrees else []
-        )
-        lengths = edge_lengths(self.points, torch.cat(parts))
-        out = {}
-        if 0 in degrees:
-            k0 = len(self.death_edges0)
-            death0, lengths = lengths[:k0], lengths[k0:]
-            out[0] = torch.stack([torch.zeros_like(death0), death0], dim=1)
-        if 1 in degrees:
-            k1 = len(self.birth_edges1)
-            out[1] = torch.stack([lengths[:k1], lengths[k1:]], dim=1)
+        parts, sizes = [], []
+        for dim in degrees:
+            births, deaths = self.edges(dim)
+            for edges in (births, deaths):
+                if edges is not None:
+                    parts.append(edges)
+                    sizes.append(len(edges))
+        lengths = torch.split(edge_lengths(self.points, torch.cat(parts)), sizes)
+        out, k = {}, 0
+        for dim in degrees:
+            if dim == 0:
+                out[0] = torch.stack([torch.zeros_like(lengths[k]), lengths[k]], dim=1)
+                k += 1
+            else:
+                out[dim] = torch.stack([lengths[k], lengths[k + 1]], dim=1)
+                k += 2
         return out
 
     def diagram(self, dim: int) -> torch.Tensor:
@@ -172,8 +197,6 @@ class Persistence:
         differentiable with respect to them; dtype and device follow
         ``points``.
         """
-        if isinstance(dim, bool) or dim not in (0, 1):
-            raise ValueError(f"dim must be 0 or 1, got {dim!r}")
         dim = self._check_degree(dim)
         return self._diagrams((dim,))[dim]
 
@@ -193,14 +216,7 @@ class Persistence:
             raise ValueError(
                 f"points must have {self.points.shape[0]} rows to reuse these edges, got {points.shape[0]}"
             )
-        return Persistence(
-            points.reshape(points.shape[0], -1),
-            self.max_dim,
-            self.death_edges0,
-            self.birth_edges1,
-            self.death_edges1,
-            self.n_infinite,
-        )
+        return replace(self, points=points.reshape(points.shape[0], -1), distances=None)
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
@@ -225,8 +241,9 @@ def vr_persistence(points, max_dim: int = 1) -> Persistence:
         ``(N, ...)`` cloud of N >= 2 points, flattened to ``(N, D)``; the
         metric is Euclidean. Gradients of :meth:`Persistence.diagram` flow back
         to this tensor.
-    max_dim : {0, 1}
-        Highest homology degree. ``0`` takes the fast path (degree 0 only).
+    max_dim : {0, 1, 2}
+        Highest homology degree. ``0`` takes the fast path (degree 0 only);
+        ``2`` (voids) is much more expensive and computed only when asked for.
 
     Returns
     -------
@@ -238,7 +255,7 @@ def vr_persistence(points, max_dim: int = 1) -> Persistence:
     ------
     ValueError
         On invalid input (see :func:`as_point_tensor`) or ``max_dim`` not in
-        {0, 1}.
+        {0, 1, 2}.
     """
     from gph import ripser_parallel
 
@@ -253,17 +270,17 @@ def vr_persistence(points, max_dim: int = 1) -> Persistence:
     gens = res["gens"]
     death0 = np.asarray(gens[0], dtype=np.int64).reshape(-1, 3)[:, 1:]
     n_inf = [int(len(gens[2]))]
-    if max_dim >= 1:
-        g1 = np.asarray(gens[1][0], dtype=np.int64).reshape(-1, 4)
+    higher = []  # (birth edges, death edges) of degrees 1..max_dim
+    for dim in range(1, max_dim + 1):
+        g = np.asarray(gens[1][dim - 1], dtype=np.int64).reshape(-1, 4)
         # giotto-ph works in float32: drop pairs whose float64 length is zero.
-        g1 = g1[dist[g1[:, 2], g1[:, 3]] > dist[g1[:, 0], g1[:, 1]]]
-        birth1, death1 = g1[:, :2], g1[:, 2:]
-        n_inf.append(int(len(gens[3][0])))
-    else:
-        birth1 = death1 = np.empty((0, 2), dtype=np.int64)
+        g = g[dist[g[:, 2], g[:, 3]] > dist[g[:, 0], g[:, 1]]]
+        higher.append((g[:, :2], g[:, 2:]))
+        n_inf.append(int(len(gens[3][dim - 1])))
+    if max_dim == 0:
+        higher.append((np.empty((0, 2), dtype=np.int64),) * 2)
     # One host-to-device copy for all critical edges.
-    edges = torch.from_numpy(np.concatenate([death0, birth1, death1])).to(flat.device)
-    k0, k1 = len(death0), len(birth1)
-    return Persistence(
-        flat, max_dim, edges[:k0], edges[k0 : k0 + k1], edges[k0 + k1 :], tuple(n_inf), dist
-    )
+    parts = [death0] + [e for pair in higher for e in pair]
+    edges = torch.split(torch.from_numpy(np.concatenate(parts)).to(flat.device), [len(p) for p in parts])
+    extra = {"birth_edges2": edges[3], "death_edges2": edges[4]} if max_dim == 2 else {}
+    return Persistence(flat, max_dim, edges[0], edges[1], edges[2], tuple(n_inf), dist, **extra)
