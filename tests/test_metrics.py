@@ -142,3 +142,22 @@ def test_compare_to_null():
         M.compare_to_null([1.0], [1.0])
     with pytest.raises(ValueError, match="finite"):
         M.compare_to_null([1.0, np.nan], [1.0, 2.0])
+
+
+def test_classifier_is_the_same_whatever_the_thread_count():
+    """Cached objects are computed the same way whoever computes them first (issue: 1 vs 2 threads)."""
+    import io
+
+    data = _tiny_data(96)
+    blobs = []
+    for threads in (1, 2):
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            model = M.train_classifier(data, epochs=1)
+        finally:
+            torch.set_num_threads(before)
+        buf = io.BytesIO()
+        torch.save(model.state_dict(), buf)
+        blobs.append(buf.getvalue())
+    assert blobs[0] == blobs[1]

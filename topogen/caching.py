@@ -15,6 +15,7 @@ atomically (a temporary file, then a rename).
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import os
 import warnings
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["code_fingerprint", "module_dependencies", "load", "save"]
+__all__ = ["code_fingerprint", "module_dependencies", "load", "save", "fixed_threads"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -99,3 +100,20 @@ def save(obj, path: Path) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     torch.save(obj, tmp)
     tmp.replace(path)
+
+
+@contextlib.contextmanager
+def fixed_threads(n: int = 1):
+    """Run a block with ``n`` torch intra-op threads, then restore the previous count.
+
+    Floating-point reductions split over threads sum in a different order, so
+    a model trained with 2 threads differs from one trained with 1. Anything
+    that is cached (and so computed by whichever process gets there first)
+    is computed under a fixed count.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

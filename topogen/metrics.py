@@ -25,8 +25,10 @@ import torch
 import torch.nn.functional as F
 from scipy import linalg, stats
 
+from .latent import LATENT_METRICS, TOPOAE_METRICS, latent_metrics, topoae_metrics  # re-exported
 from .models import Classifier
 from .paths import cache_dir
+
 
 __all__ = [
     "frechet_distance",
@@ -43,6 +45,8 @@ __all__ = [
     "evaluation_table",
     "LATENT_METRICS",
     "latent_metrics",
+    "TOPOAE_METRICS",
+    "topoae_metrics",
 ]
 
 
@@ -85,14 +89,28 @@ def prediction_entropy(labels, n_classes: int = 10) -> float:
 # the classifier (trained once per data set, cached)
 # ----------------------------------------------------------------------------
 def _data_key(data, epochs: int, seed: int) -> str:
+    from .caching import code_fingerprint
+
     h = hashlib.sha256()
     h.update(data.train_x[:64].numpy().tobytes())
     h.update(data.train_y.numpy().tobytes())
+    h.update(code_fingerprint("models").encode())
     return f"classifier-{data.dataset}-{data.source}-{len(data.train_x)}-e{epochs}-s{seed}-{h.hexdigest()[:12]}"
 
 
 def train_classifier(data, epochs: int = 4, seed: int = 0, batch_size: int = 64) -> Classifier:
-    """Train :class:`~topogen.models.Classifier` on the training split (Adam, lr 1e-3)."""
+    """Train :class:`~topogen.models.Classifier` on the training split (Adam, lr 1e-3).
+
+    Trained with one torch thread whatever the caller's setting, so the cached
+    weights are the same whichever process trains them first.
+    """
+    from .caching import fixed_threads
+
+    with fixed_threads(1):
+        return _train_classifier(data, epochs, seed, batch_size)
+
+
+def _train_classifier(data, epochs: int, seed: int, batch_size: int) -> Classifier:
     torch.manual_seed(seed)
     model = Classifier()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -386,57 +404,6 @@ def compare_to_null(treated, null, confidence: float = 0.95) -> dict:
     out = {"n": int(t.size), "identical": identical, "p_paired": p_paired, "p_ks": p_ks}
     for key, values in (("treated", t), ("null", z), ("excess", excess)):
         out[key], out[f"{key}_ci"] = mean_ci(values, confidence)
-    return out
-
-
-# ----------------------------------------------------------------------------
-# organisation of a latent space by class
-# ----------------------------------------------------------------------------
-#: Latent-space metrics, how to read them, and whether larger is better.
-LATENT_METRICS = {
-    "silhouette": ("silhouette score of the classes in latent space", True),
-    "knn_accuracy": ("5-NN accuracy in latent space (5-fold CV)", True),
-    "trustworthiness": ("trustworthiness of the latent space w.r.t. pixels (k = 5)", True),
-}
-
-
-def latent_metrics(latents, labels, inputs=None, *, k: int = 5, folds: int = 5, seed: int = 0) -> dict:
-    """How well classes are organized in a latent space, measured in that space.
-
-    Parameters
-    ----------
-    latents : (n, d) array
-    labels : (n,) int array
-    inputs : (n, D) array, optional
-        The inputs, for trustworthiness (skipped when None).
-    k : int
-        Neighbours for the k-NN classifier and trustworthiness.
-    folds : int
-        Stratified, shuffled cross-validation folds (seeded).
-
-    Returns
-    -------
-    dict
-        ``silhouette`` (Euclidean, by class), ``knn_accuracy`` (mean CV
-        accuracy) and, with ``inputs``, ``trustworthiness``.
-    """
-    from sklearn.manifold import trustworthiness
-    from sklearn.metrics import silhouette_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.neighbors import KNeighborsClassifier
-
-    z = np.asarray(latents, dtype=np.float64).reshape(len(latents), -1)
-    y = np.asarray(labels).ravel()
-    if len(z) != len(y) or len(np.unique(y)) < 2:
-        raise ValueError("need one label per latent and at least two classes")
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    out = {
-        "silhouette": float(silhouette_score(z, y)),
-        "knn_accuracy": float(cross_val_score(KNeighborsClassifier(n_neighbors=k), z, y, cv=cv).mean()),
-    }
-    if inputs is not None:
-        x = np.asarray(inputs, dtype=np.float64).reshape(len(inputs), -1)
-        out["trustworthiness"] = float(trustworthiness(x, z, n_neighbors=k))
     return out
 
 

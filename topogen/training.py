@@ -13,7 +13,13 @@ reparameterization noise; they differ only in the topological term of the loss
   and the input batch. The two clouds live at different scales (10-D latents,
   784-D pixels), so each is divided by its own mean pairwise distance
   (``z_scale="mean_distance"``); ``topovae_z_raw`` is the same without that
-  rescaling, kept to show what the choice does.
+  rescaling, kept to show what the choice does;
+* ``topovae_sig``: the topological signature loss of Moor et al. (2020)
+  (:func:`~topogen.signature.loss_signature`, degree-0 pairings, normalized
+  distances) between the latent batch (posterior means) and the input batch,
+  weight ``config.signature_weight`` (or a variant's own weights): a latent
+  regularizer known to preserve topology, the positive control of the latent
+  analysis.
 
 The input batch's persistence is computed once per batch and shared by every
 model (rescaling reuses its critical edges). Every step logs BCE, KLD, each
@@ -54,7 +60,7 @@ __all__ = [
 ]
 
 #: Model variants :func:`train_paired` knows.
-MODELS = ("vae", "topovae", "topovae_z", "topovae_z_raw")
+MODELS = ("vae", "topovae", "topovae_z", "topovae_z_raw", "topovae_sig")
 #: Kinds a variant of :func:`train_paired` may have.
 KINDS = MODELS
 #: Noise protocols: identical noise for every model, or one stream drawn in turn.
@@ -76,6 +82,7 @@ class TrainConfig:
     eval_at: tuple = (50, 100)
     device: str = "cpu"
     noise: str = "paired"
+    signature_weight: float = 1.0  # weight of the signature loss of "topovae_sig"
 
     def __post_init__(self):
         if self.noise not in NOISE:
@@ -85,6 +92,7 @@ class TrainConfig:
         if not (self.lr > 0 and np.isfinite(self.lr)):
             raise ValueError(f"lr must be finite and positive, got {self.lr}")
         TopologicalLoss(self.weights)  # validates the weights
+        TopologicalLoss({"signature0": self.signature_weight})
 
 
 @dataclass
@@ -172,7 +180,8 @@ def train_paired(
     unknown = [m for m in models if m not in MODELS]
     if unknown or not (models or variants):
         raise ValueError(f"models must be a non-empty subset of {MODELS}, got {list(models)}")
-    specs = {name: (name, config.weights) for name in models}
+    specs = {name: (name, {"signature0": config.signature_weight} if name == "topovae_sig" else config.weights)
+             for name in models}
     for name, spec in (variants or {}).items():
         if name in specs or not (isinstance(spec, tuple) and len(spec) == 2 and spec[0] in KINDS):
             raise ValueError(f"variant {name!r} must be a new name mapped to (kind, weights) with kind in {KINDS}")
@@ -227,7 +236,7 @@ def train_paired(
                         scale = float(d[np.triu_indices(b, 1)].mean())
                         scaled_pers = input_pers.with_points(flat / scale)
                     value = topo(mu / mean_pairwise_distance(mu), None, true_persistence=scaled_pers)
-                else:
+                else:  # topovae_z_raw, topovae_sig: the latent means against the input batch as they are
                     value = topo(mu, None, true_persistence=input_pers)
                 loss = loss + value / b
                 log.topo_grad[step] = value.requires_grad
@@ -333,13 +342,11 @@ def train_paired_cached(data, seed: int, config: TrainConfig = TrainConfig(), mo
 
 def _seed_unit(data, seed, config, models, variants, evaluator, evaluator_key, cache, threads):
     """One seed of :func:`train_seeds` (module level, so joblib/Dask workers can import it)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)  # results must not depend on where (which process) a seed runs
-    try:
+    from .caching import fixed_threads
+
+    with fixed_threads(threads):  # results must not depend on where (which process) a seed runs
         logs, hit = train_paired_cached(data, seed, config, models, evaluator=evaluator, evaluator_key=evaluator_key,
                                         cache=cache, progress=False, variants=variants)
-    finally:
-        torch.set_num_threads(before)
     for log in logs.values():
         log.state_dict = None  # weights stay in the cache; do not ship them between processes
     return logs, hit
