@@ -48,14 +48,16 @@ def machine() -> str:
     )
 
 
-def parse_args(doc: str, sizes: list[int]):
-    """Command line shared by the benchmarks: --repeats, --sizes, --threads (applied here)."""
+def parse_args(doc: str, sizes: list[int], flags: dict | None = None):
+    """Command line shared by the benchmarks: --repeats, --sizes, --threads (applied here), extra ``flags``."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--sizes", type=int, nargs="*", default=sizes)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    for flag, text in (flags or {}).items():
+        parser.add_argument(flag, action="store_true", help=text)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -24,6 +24,7 @@ __all__ = [
     "save_gif",
     "plot_diagram",
     "plot_cloud",
+    "plot_cloud3d",
     "animate_clouds",
     "image_grid",
     "image_grid_panels",
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 #: One color per homology degree, used by every diagram plot.
-DEGREE_COLORS = {0: "#1f77b4", 1: "#d62728"}
+DEGREE_COLORS = {0: "#1f77b4", 1: "#d62728", 2: "#2ca02c"}
 DPI = 100
 
 
@@ -91,10 +92,12 @@ def _fig_to_image(fig, dpi: int):
     return Image.open(io.BytesIO(_png_bytes(fig, dpi))).convert("RGB")
 
 
-def save_gif(frames, name: str, *, figures_dir=None, duration_ms: int = 80, final_hold: int = 10) -> Path:
+def save_gif(frames, name: str, *, figures_dir=None, duration_ms: int = 80, final_hold: int = 10,
+             colors: int = 128) -> Path:
     """Write PIL images ``frames`` as an endlessly looping GIF; returns the path.
 
     The last frame is held ``final_hold`` times longer so a viewer sees the result.
+    One palette of ``colors`` entries (from the last frame) serves every frame.
     """
     from PIL import Image
 
@@ -103,7 +106,7 @@ def save_gif(frames, name: str, *, figures_dir=None, duration_ms: int = 80, fina
         raise ValueError("save_gif needs at least one frame")
     path = _target(name, ".gif", figures_dir)
     # One shared palette keeps colors stable and the bytes deterministic.
-    palette = frames[-1].quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    palette = frames[-1].quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
     quantized = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
     durations = [duration_ms] * (len(frames) - 1) + [duration_ms * final_hold]
     buf = io.BytesIO()
@@ -163,10 +166,12 @@ def plot_diagram(persistence_or_diagrams, ax=None, *, title: str | None = None, 
 
 
 def plot_cloud(points, ax=None, *, title: str | None = None, color="#1f77b4", s: float = 10, lims=None):
-    """Scatter a 2-D point cloud with equal axes."""
+    """Scatter a 2-D point cloud with equal axes (a 3-D cloud needs an ``Axes3D``: :func:`plot_cloud3d`)."""
     pts = _np(points).reshape(len(points), -1)
+    if pts.shape[1] == 3 and getattr(ax, "name", "") == "3d":
+        return plot_cloud3d(pts, ax, title=title, color=color, s=s, lims=lims)
     if pts.shape[1] != 2:
-        raise ValueError(f"plot_cloud needs 2-D points, got {pts.shape[1]}-D")
+        raise ValueError(f"plot_cloud needs 2-D points (or a 3-D axes for 3-D points), got {pts.shape[1]}-D")
     ax = ax or plt.gca()
     ax.scatter(pts[:, 0], pts[:, 1], s=s, color=color)
     if lims is not None:
@@ -180,42 +185,80 @@ def plot_cloud(points, ax=None, *, title: str | None = None, color="#1f77b4", s:
     return ax
 
 
+def plot_cloud3d(points, ax, *, title: str | None = None, color="#1f77b4", s: float = 10, lims=None,
+                 azim: float = -60.0, elev: float = 20.0):
+    """Scatter a 3-D point cloud on an ``Axes3D`` (``projection="3d"``) with equal, fixed limits."""
+    pts = _np(points).reshape(len(points), -1)
+    if pts.shape[1] != 3:
+        raise ValueError(f"plot_cloud3d needs 3-D points, got {pts.shape[1]}-D")
+    ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], s=s, color=color, depthshade=False)
+    lims = lims or _square_limits(pts)
+    ax.set_xlim(*lims[0])
+    ax.set_ylim(*lims[1])
+    ax.set_zlim(*lims[2])
+    ax.set_box_aspect((1, 1, 1))
+    ax.grid(False)  # axes and ticks stay; no rotating grid and pane fills (they dominate a GIF's size)
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+        axis.set_pane_color((1.0, 1.0, 1.0, 0.0))
+    ax.view_init(elev=elev, azim=azim)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 def _square_limits(*clouds, pad: float = 0.08):
-    pts = np.concatenate([_np(c).reshape(-1, 2) for c in clouds])
+    dim = _np(clouds[0]).reshape(len(clouds[0]), -1).shape[1]
+    pts = np.concatenate([_np(c).reshape(-1, dim) for c in clouds])
     lo, hi = pts.min(0), pts.max(0)
     center, half = (lo + hi) / 2, (hi - lo).max() / 2 * (1 + pad) + 1e-9
-    return (center[0] - half, center[0] + half), (center[1] - half, center[1] + half)
+    return tuple((c - half, c + half) for c in center)
 
 
 def animate_clouds(clouds, steps, name: str, *, target=None, figures_dir=None, title: str = "",
-                   duration_ms: int = 80, dpi: int = 60) -> Path:
-    """GIF of a deforming 2-D cloud; each frame shows the step and, if given, the target.
+                   duration_ms: int = 70, size: float = 4.4, dpi: int = 100, turns: float = 1.0) -> Path:
+    """GIF of a deforming cloud with axes and a step counter; a 3-D cloud rotates slowly.
 
     Parameters
     ----------
-    clouds : sequence of (N, 2) arrays
+    clouds : sequence of (N, 2) or (N, 3) arrays
         Snapshots of the cloud.
     steps : sequence of int
-        Optimisation step of each snapshot.
-    target : (M, 2) array, optional
-        Drawn in grey behind the cloud.
+        Optimisation step of each snapshot (shown in every frame).
+    target : array, optional
+        Drawn in grey behind the cloud (2-D only; a 3-D target would hide the cloud).
+    size, dpi : float, int
+        Frame size in inches and resolution: the default 440 px stays sharp at a
+        README's display width.
+    turns : float
+        Full rotations of a 3-D view over the animation.
     """
     if len(clouds) != len(steps) or not len(clouds):
         raise ValueError("clouds and steps must be non-empty and of equal length")
-    lims = _square_limits(*clouds, *( [target] if target is not None else []))
+    dim = _np(clouds[0]).reshape(len(clouds[0]), -1).shape[1]
+    if dim not in (2, 3):
+        raise ValueError(f"animate_clouds draws 2-D or 3-D clouds, got {dim}-D")
+    extra = [target] if target is not None and dim == 2 else []
+    lims = _square_limits(*clouds, *extra)
     frames = []
-    fig, ax = plt.subplots(figsize=(3.2, 3.2))
-    for cloud, step in zip(clouds, steps):
-        ax.clear()
-        if target is not None:
-            ax.scatter(*_np(target).T, s=8, color="0.8", label="target")
-        plot_cloud(cloud, ax, s=8, lims=lims)
-        ax.set_title(f"{title}  step {step}", fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
+    fig = plt.figure(figsize=(size, size))
+    for k, (cloud, step) in enumerate(zip(clouds, steps)):
+        fig.clear()
+        if dim == 2:
+            ax = fig.add_subplot()
+            if target is not None:
+                ax.scatter(*_np(target).T, s=10, color="0.8", label="target")
+            plot_cloud(cloud, ax, s=10, lims=lims)
+            ax.tick_params(labelsize=8)
+        else:
+            ax = fig.add_subplot(projection="3d")
+            plot_cloud3d(cloud, ax, s=10, lims=lims, azim=-60.0 + 360.0 * turns * k / max(1, len(clouds) - 1))
+            ax.tick_params(labelsize=7)
+        ax.set_title(f"{title}\nstep {step:>6,}", fontsize=10, family="monospace")
+        fig.tight_layout()
         frames.append(_fig_to_image(fig, dpi))
     plt.close(fig)
-    return save_gif(frames, name, figures_dir=figures_dir, duration_ms=duration_ms)
+    # a rotating 3-D view redraws every pixel of every frame: fewer colors keep the file small
+    return save_gif(frames, name, figures_dir=figures_dir, duration_ms=duration_ms, colors=128 if dim == 2 else 32)
 
 
 def image_grid(rows: dict, ax_width: float = 0.9, n: int = 10):
@@ -288,12 +331,14 @@ def deformation_figure(history, title: str = "", caption: str = ""):
         (f"final (step {history.snapshot_steps[-1]})", history.clouds[-1], history.diagrams[-1], "#2ca02c"),
     ]
     top = max(max((float(d.max()) if d.size else 0.0) for d in dg.values()) for _, _, dg, _ in panels) * 1.1
+    three_d = np.asarray(target).shape[1] == 3
+    lims = _square_limits(*[c for _, c, _, _ in panels]) if three_d else None
     for col, (label, cloud, dgms, color) in enumerate(panels):
-        ax = fig.add_subplot(grid[0, col])
-        plot_cloud(cloud, ax, title=label, color=color, s=8)
+        ax = fig.add_subplot(grid[0, col], projection="3d" if three_d else None)
+        plot_cloud(cloud, ax, title=label, color=color, s=8, lims=lims)
         ax = fig.add_subplot(grid[1, col])
-        n_inf = (1, 0)
-        plot_diagram({0: dgms[0], 1: dgms[1], "n_infinite": n_inf}, ax, limit=top)
+        n_inf = (1,) + (0,) * (len(dgms) - 1)
+        plot_diagram({**dgms, "n_infinite": n_inf}, ax, limit=top)
     ax = fig.add_subplot(grid[:, 3])
     steps = np.arange(1, len(history.loss) + 1)
     for name, values in history.terms.items():
@@ -313,7 +358,7 @@ def deformation_figure(history, title: str = "", caption: str = ""):
     return fig
 
 
-def forest_plot(table, metrics: dict, reference: str = "vae"):
+def forest_plot(table, metrics: dict, reference: str = "vae", fig=None):
     """Paired differences (model − reference) with 95% CIs, one panel per metric.
 
     Parameters
@@ -322,11 +367,18 @@ def forest_plot(table, metrics: dict, reference: str = "vae"):
         From :func:`topogen.metrics.evaluation_table`.
     metrics : dict
         ``{metric: (label, larger_is_better)}``.
+    fig : matplotlib Figure or SubFigure, optional
+        Draw into it (e.g. one row of a figure with ``layout="constrained"``);
+        default: a new figure.
     """
     models = [m for m in dict.fromkeys(table["model"]) if m != reference]
     steps = sorted(table["step"].unique())
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 0.5 + 0.45 * len(models) * len(steps)),
-                             squeeze=False)
+    if fig is None:
+        fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 0.5 + 0.45 * len(models) * len(steps)),
+                                 squeeze=False)
+        own = True
+    else:
+        axes, own = fig.subplots(1, len(metrics), squeeze=False), False
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (metric, (label, better_up)) in zip(axes[0], metrics.items()):
         sub = table[(table.metric == metric) & (table.model != reference)]
@@ -344,7 +396,8 @@ def forest_plot(table, metrics: dict, reference: str = "vae"):
         ax.set_title(textwrap.fill(label, 34) + f"\n({'higher' if better_up else 'lower'} is better)", fontsize=8)
         ax.set_xlabel(f"paired difference vs {reference}", fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
     return fig
 
 

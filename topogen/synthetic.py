@@ -1,9 +1,10 @@
-"""2-D point clouds and the deformation playground: a cloud reshaped by topology alone.
+"""Point clouds and the deformation playground: a cloud reshaped by topology alone.
 
 A learnable cloud (its coordinates are the parameters, Adam) is driven by
 topological regularizers toward the persistence diagram of a target cloud.
-:func:`deform` works on any cloud and target; :data:`EXPERIMENTS` holds the
-paper's three set-ups.
+:func:`deform` works on any cloud and target (2-D, 3-D, ...);
+:data:`EXPERIMENTS` holds the paper's three 2-D set-ups and
+:data:`EXPERIMENTS_3D` a 3-D one driven by voids (degree 2).
 """
 
 from __future__ import annotations
@@ -23,8 +24,12 @@ __all__ = [
     "clusters",
     "segments",
     "circle",
+    "filled_ball",
+    "sphere",
     "Experiment",
     "EXPERIMENTS",
+    "EXPERIMENTS_3D",
+    "ALL_EXPERIMENTS",
     "FALLBACKS",
     "make_experiment",
     "DeformationHistory",
@@ -92,9 +97,31 @@ def circle(n: int = 100, radius: float = 5.0) -> torch.Tensor:
     return radius * torch.stack([torch.cos(theta), torch.sin(theta)], 1)
 
 
+def filled_ball(n: int = 80, radius: float = 1.0, seed: int = 0) -> torch.Tensor:
+    """``n`` points uniform in a 3-D ball (a noisy filled ball: no void at any scale worth the name)."""
+    gen = _generator(seed)
+    direction = torch.randn(n, 3, generator=gen, dtype=torch.float64)
+    direction = direction / direction.norm(dim=1, keepdim=True)
+    r = torch.rand(n, 1, generator=gen, dtype=torch.float64) ** (1 / 3)
+    return radius * r * direction
+
+
+def sphere(n: int = 80, radius: float = 1.5) -> torch.Tensor:
+    """``n`` points evenly spread on a sphere (Fibonacci lattice): one void."""
+    i = torch.arange(n, dtype=torch.float64) + 0.5
+    phi = torch.arccos(1 - 2 * i / n)
+    theta = math.pi * (1 + math.sqrt(5)) * i
+    return radius * torch.stack([torch.cos(theta) * torch.sin(phi), torch.sin(theta) * torch.sin(phi),
+                                 torch.cos(phi)], 1)
+
+
 @dataclass(frozen=True)
 class Experiment:
-    """A start cloud, a target cloud and the paper's optimisation settings."""
+    """A start cloud, a target cloud and the optimisation settings (the paper's for its three).
+
+    ``weights`` is None for the paper's experiments (the caller's weights
+    apply) and the experiment's own terms otherwise.
+    """
 
     name: str
     title: str
@@ -102,10 +129,18 @@ class Experiment:
     target: torch.Tensor
     steps: int
     lr: float
+    weights: dict | None = None
 
 
 def make_experiment(name: str, seed: int = 0) -> Experiment:
-    """One of the paper's three deformation experiments, clouds drawn with ``seed``."""
+    """A deformation experiment by name (:data:`ALL_EXPERIMENTS`), clouds drawn with ``seed``.
+
+    * ``three_clusters``, ``four_clusters``, ``circle``: the paper's three 2-D
+      experiments;
+    * ``ball_to_sphere``: 80 points uniform in a ball of radius 1 (no void)
+      toward 80 points spread on a sphere of radius 1.5 (one void), by
+      ``bottleneck0 + bottleneck2`` (3 000 Adam steps, lr 0.02).
+    """
     if name == "three_clusters":
         start = clusters([(0, 0), (10, 0), (0, 20), (30, 30), (10, -25)], [10, 10, 10, 10, 24], 0.5, seed)
         target = torch.tensor([(5.0, 5.0), (10.0, 10.0), (20.0, 6.0)], dtype=torch.float64)
@@ -116,44 +151,61 @@ def make_experiment(name: str, seed: int = 0) -> Experiment:
         return Experiment(name, "2 clusters → 4 clusters", start, target, 2500, 0.05)
     if name == "circle":
         return Experiment(name, "2 segments → 1 loop", segments(32, 0.1, seed), circle(100, 5.0), 7500, 0.1)
-    raise ValueError(f"unknown experiment {name!r}; choose from {list(EXPERIMENTS)}")
+    if name == "ball_to_sphere":
+        # Degree 2 alone grows the largest small void of the ball; degree 0 keeps the points evenly spaced,
+        # as on the target shell (without it the fallback push0 scatters the cloud).
+        return Experiment(name, "filled ball → 1 void (sphere)", filled_ball(80, 1.0, seed), sphere(80, 1.5), 3000,
+                          0.02, weights={"bottleneck0": 1.0, "bottleneck2": 1.0})
+    raise ValueError(f"unknown experiment {name!r}; choose from {list(ALL_EXPERIMENTS)}")
 
 
 #: The paper's experiments by name (see :func:`make_experiment`).
 EXPERIMENTS = ("three_clusters", "four_clusters", "circle")
+#: 3-D experiments driven by degree-2 terms (voids), beyond the paper.
+EXPERIMENTS_3D = ("ball_to_sphere",)
+#: Every experiment :func:`make_experiment` knows.
+ALL_EXPERIMENTS = EXPERIMENTS + EXPERIMENTS_3D
 
 
 # ----------------------------------------------------------------------------
 # measuring the topology of a cloud
 # ----------------------------------------------------------------------------
-def significance_thresholds(target: Persistence, fraction: float = 0.25) -> tuple[float, float]:
+def significance_thresholds(target: Persistence, fraction: float = 0.25) -> tuple:
     """Scales at which the features of a cloud are counted, read off the target.
 
     A target bar is *significant* when its persistence is at least
-    ``fraction`` times the largest persistence of the target (both degrees).
-    The threshold of degree d is half the smallest significant persistence in
-    that degree, or ``fraction`` times the largest if degree d has none.
+    ``fraction`` times the largest persistence of the target (all degrees
+    computed, at least 0 and 1). The threshold of degree d is half the
+    smallest significant persistence in that degree, or ``fraction`` times
+    the largest if degree d has none.
+
+    Returns
+    -------
+    tuple of float
+        One threshold per degree ``0..max(1, target.max_dim)``.
     """
-    dgms = {d: target.diagram(d).detach().cpu().numpy() for d in (0, 1)}
+    degrees = range(max(1, target.max_dim) + 1)
+    dgms = {d: target.diagram(d).detach().cpu().numpy() for d in degrees}
     pers = {d: dgm[:, 1] - dgm[:, 0] for d, dgm in dgms.items()}
     top = max([p.max() for p in pers.values() if p.size] + [0.0])
     out = []
-    for d in (0, 1):
+    for d in degrees:
         sig = pers[d][pers[d] >= fraction * top]
         out.append(0.5 * float(sig.min()) if sig.size else fraction * top)
-    return out[0], out[1]
+    return tuple(out)
 
 
-def count_features(pers: Persistence, thresholds: tuple[float, float]) -> tuple[int, int]:
-    """(clusters, loops) alive at the given scales: bars longer than the thresholds.
+def count_features(pers: Persistence, thresholds: tuple) -> tuple:
+    """Features alive at the given scales, one count per threshold: (clusters, loops[, voids]).
 
-    Clusters count the infinite degree-0 class too.
+    A feature is a bar longer than its degree's threshold; clusters count the
+    infinite degree-0 class too.
     """
-    dgm0 = pers.diagram(0).detach()
-    dgm1 = pers.diagram(1).detach()
-    clusters_ = pers.n_infinite[0] + int(((dgm0[:, 1] - dgm0[:, 0]) > thresholds[0]).sum())
-    loops = int(((dgm1[:, 1] - dgm1[:, 0]) > thresholds[1]).sum())
-    return clusters_, loops
+    counts = []
+    for d, threshold in enumerate(thresholds):
+        dgm = pers.diagram(d).detach()
+        counts.append((pers.n_infinite[0] if d == 0 else 0) + int(((dgm[:, 1] - dgm[:, 0]) > threshold).sum()))
+    return tuple(counts)
 
 
 # ----------------------------------------------------------------------------
@@ -223,9 +275,10 @@ def deform(
 
     Parameters
     ----------
-    start : (N, 2) array_like
-        Initial cloud; its coordinates are the parameters (float64, Adam).
-    target : (M, 2) array_like
+    start : (N, D) array_like
+        Initial cloud (2-D or 3-D, any D); its coordinates are the parameters
+        (float64, Adam).
+    target : (M, D) array_like
         Target cloud; only its diagram matters. Its persistence is computed once.
     weights : sequence of 7 floats or mapping
         Passed to :class:`~topogen.losses.TopologicalLoss` (default: bottleneck0
@@ -278,16 +331,18 @@ def deform(
     x = torch.as_tensor(np.asarray(start, dtype=np.float64)).to(device).clone()
     y = torch.as_tensor(np.asarray(target, dtype=np.float64)).to(device)
     for name, cloud in (("start", x), ("target", y)):
-        if cloud.ndim != 2 or cloud.shape[1] != 2:
-            raise ValueError(f"{name} must be an (N, 2) cloud, got shape {tuple(cloud.shape)}")
+        if cloud.ndim != 2 or cloud.shape[1] != x.shape[1] or cloud.shape[0] < 2:
+            raise ValueError(f"{name} must be an (N, D) cloud with D = {x.shape[1]} (the start's), "
+                             f"got shape {tuple(cloud.shape)}")
     x.requires_grad_(True)
     loss_fn = TopologicalLoss(weights, **(loss_kwargs or {}))
-    target_pers = vr_persistence(y, max_dim=1)
+    record = max(1, loss_fn.max_dim)  # degrees recorded at snapshots: 0, 1 and 2 when a term needs voids
+    target_pers = vr_persistence(y, max_dim=record)
     opt = torch.optim.Adam([x], lr=float(lr))
     keep = set(np.unique(np.linspace(0, steps, snapshots).round().astype(int)).tolist())
     hist = DeformationHistory(
         target=y.cpu().numpy(),
-        target_diagrams={d: target_pers.diagram(d).cpu().numpy() for d in (0, 1)},
+        target_diagrams={d: target_pers.diagram(d).cpu().numpy() for d in range(record + 1)},
         settings={"weights": dict(loss_fn.weights), "steps": int(steps), "lr": float(lr), "seed": int(seed),
                   "fallback": fallback, "loss_kwargs": dict(loss_kwargs or {})},
     )
@@ -299,12 +354,12 @@ def deform(
     def snapshot(step, pers):
         hist.snapshot_steps.append(step)
         hist.clouds.append(x.detach().cpu().numpy().copy())
-        hist.diagrams.append({d: pers.diagram(d).detach().cpu().numpy() for d in (0, 1)})
+        hist.diagrams.append({d: pers.diagram(d).detach().cpu().numpy() for d in range(record + 1)})
 
     t0 = time.perf_counter()
     for step in range(steps):
-        # Degree 1 only where a term or a snapshot (both diagrams recorded) needs it.
-        pers = vr_persistence(x, max_dim=1 if step in keep else loss_fn.max_dim)
+        # Higher degrees only where a term or a snapshot (all diagrams recorded) needs them.
+        pers = vr_persistence(x, max_dim=record if step in keep else loss_fn.max_dim)
         if step in keep:
             snapshot(step, pers)
         values = loss_fn.terms(x, persistence=pers, true_persistence=target_pers)
@@ -330,7 +385,7 @@ def deform(
             opt.step()
         bar.update(step + 1, loss=losses[step])
     hist.seconds = time.perf_counter() - t0
-    snapshot(steps, vr_persistence(x, max_dim=1))
+    snapshot(steps, vr_persistence(x, max_dim=record))
     hist.loss, hist.terms, hist.fallback_steps = losses, terms, used_fallback
     return hist
 
@@ -338,17 +393,21 @@ def deform(
 def outcome(history: DeformationHistory) -> dict:
     """Distances to the target diagram and feature counts at the start and the end.
 
-    Returns a dict with ``bottleneck0/1_start``, ``bottleneck0/1_end``,
-    ``clusters/loops_target``, ``clusters/loops_start``, ``clusters/loops_end``.
+    Returns a dict with ``bottleneck<d>_start``, ``bottleneck<d>_end``,
+    ``clusters/loops_target``, ``clusters/loops_start``, ``clusters/loops_end``
+    for degrees 0 and 1, and the same for degree 2 (``voids_*``) when the
+    history recorded it (a deformation driven by a degree-2 term).
     """
-    target = vr_persistence(torch.as_tensor(history.target), max_dim=1)
+    top = max(history.target_diagrams)  # 1, or 2 for a run with degree-2 terms
+    target = vr_persistence(torch.as_tensor(history.target), max_dim=top)
     thresholds = significance_thresholds(target)
+    names = ("clusters", "loops", "voids")[: top + 1]
     out = {}
     for when, cloud in (("start", history.clouds[0]), ("end", history.clouds[-1])):
-        pers = vr_persistence(torch.as_tensor(cloud), max_dim=1)
-        for d in (0, 1):
+        pers = vr_persistence(torch.as_tensor(cloud), max_dim=top)
+        for d in range(top + 1):
             out[f"bottleneck{d}_{when}"] = float(bottleneck_distance(pers.diagram(d), target.diagram(d)))
-        out[f"clusters_{when}"], out[f"loops_{when}"] = count_features(pers, thresholds)
-    out["clusters_target"], out["loops_target"] = count_features(target, thresholds)
+        out.update({f"{name}_{when}": c for name, c in zip(names, count_features(pers, thresholds))})
+    out.update({f"{name}_target": c for name, c in zip(names, count_features(target, thresholds))})
     out["thresholds"] = thresholds
     return out
