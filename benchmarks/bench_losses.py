@@ -12,6 +12,11 @@ prints the median time of:
 and the ratio / difference to the persistence time. Targets at N = 128: all seven
 <= 3x the persistence time; any single term <= 2 ms beyond it.
 
+Then the signature loss (Moor et al.) as TopoVAE-Sig uses it: a 10-D latent
+batch against its 784-D input batch, forward + backward including the
+persistence of both clouds, next to the persistence of the two clouds alone
+(degree 0, as the loss uses). Target at N = 128: <= 1.2x.
+
     .venv/bin/python benchmarks/bench_losses.py [--repeats 30] [--threads 1]
 """
 
@@ -23,6 +28,7 @@ from _common import median_times, mnist_like, parse_args  # noqa: E402
 
 from topogen.losses import ALL_TERMS, PAPER_TERMS, TERM_DEGREE, TopologicalLoss  # noqa: E402
 from topogen.persistence import vr_persistence  # noqa: E402
+from topogen.signature import loss_signature  # noqa: E402
 
 
 def main():
@@ -64,6 +70,31 @@ def main():
             base = t[f"persistence{dim}"]
             print(f"{n:>5} {name:>14} {value * 1e3:>8.2f} {base * 1e3:>15.2f} {(value - base) * 1e3:>10.2f} "
                   f"{value / base:>6.2f}")
+    signature(args)
+
+
+def signature(args):
+    import torch
+
+    print(f"\n{'N':>5} {'signature0 fwd+bwd ms':>22} {'persistence of both ms':>23} {'ratio':>6}")
+    for n in args.sizes:
+        _, real = mnist_like(n)
+        gen = torch.Generator().manual_seed(0)
+        proj = torch.randn(784, 10, generator=gen) / 28
+        z = (real @ proj + 0.1 * torch.randn(n, 10, generator=gen)).requires_grad_(True)
+
+        def both():  # the persistence the loss needs, with the diagrams' backward
+            z.grad = None
+            pz, px = vr_persistence(z, max_dim=0), vr_persistence(real, max_dim=0)
+            (pz.diagram(0).sum() + px.diagram(0).sum()).backward()
+
+        def sig():
+            z.grad = None
+            loss_signature(z, real).backward()
+
+        t = median_times({"persistence": both, "signature": sig}, repeats=args.repeats)
+        print(f"{n:>5} {t['signature'] * 1e3:>22.2f} {t['persistence'] * 1e3:>23.2f} "
+              f"{t['signature'] / t['persistence']:>6.2f}")
 
 
 if __name__ == "__main__":

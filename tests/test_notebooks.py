@@ -175,3 +175,21 @@ def test_paper_parameters_run_offline_on_idx_fixtures(tmp_path, monkeypatch):
     text = (out / f"{stem}.ipynb").read_text()
     assert "FashionMNIST from torchvision files: 320 train / 80 test images" in text
     assert np.all([(out / f).is_file() for f in results[0].figures])
+
+
+def test_notebook_03_on_a_dask_cluster_equals_the_local_run(smoke, tmp_path):
+    """papermill -p dask_scheduler tcp://...: the seeds run on a (loopback) Dask cluster, same results."""
+    distributed = pytest.importorskip("distributed")
+    stem = "03_mnist_vae_topovae"
+    local_dir, figures, _ = smoke[stem]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                                  processes=True) as cluster:
+        params = tmp_path / "dask.yml"
+        params.write_text(yaml.safe_dump({stem: {**SMOKE[stem], "dask_scheduler": cluster.scheduler_address}}))
+        reproduce.run([stem], smoke=True, output_dir=tmp_path / "out", smoke_parameters=params)
+    text = (tmp_path / "out" / "notebooks" / f"{stem}.ipynb").read_text()
+    assert cluster.scheduler_address in text  # the address was injected
+    for name in ("03_bce_first100.png", "03_paired_differences.png", "03_gradient_path.png"):
+        local = (local_dir / "figures" / stem / name).read_bytes()
+        remote = (tmp_path / "out" / "figures" / stem / name).read_bytes()
+        assert local == remote, f"{name} differs between the local and the Dask run"

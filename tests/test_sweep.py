@@ -60,3 +60,25 @@ def test_matched_weights():
     assert matched_weights({"a": 2.0, "b": 0.5}, 10.0) == {"a": 5.0, "b": 20.0}
     assert matched_weights({"a": 2.0, "b": 0.5}, 10.0, combined=True) == {"a": 2.5, "b": 10.0}
     assert matched_weights({"a": 0.0}, 1.0) == {}
+
+
+def test_cache_key_follows_the_code(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
+    sweep.run_sweep(synthetic_trial, CONFIGS[:1])
+    sweep.run_sweep(synthetic_trial, CONFIGS[:1])  # unchanged code: one cached result
+    assert len(list((tmp_path / "joblib").rglob("output.pkl"))) == 1
+    import topogen.caching
+
+    real = topogen.caching.code_fingerprint
+    monkeypatch.setattr(topogen.caching, "code_fingerprint", lambda *m: real(*m) + "-edited")  # as after an edit
+    sweep.run_sweep(synthetic_trial, CONFIGS[:1])
+    assert len(list((tmp_path / "joblib").rglob("output.pkl"))) == 2  # recomputed, not reused
+
+
+def test_cluster_addresses():
+    with sweep.cluster("") as backend:
+        assert backend == "loky"
+    for bad in ("localhost:8786", 8786):
+        with pytest.raises(ValueError, match="dask_scheduler"):
+            with sweep.cluster(bad):
+                pass

@@ -80,5 +80,21 @@ def test_deform_bad_parameters(kwargs, message):
 
 
 def test_deform_bad_clouds():
-    with pytest.raises(ValueError, match=r"\(N, 2\)"):
-        S.deform(np.zeros((5, 3)), S.circle(8), steps=1)
+    with pytest.raises(ValueError, match=r"\(N, D\) cloud with D = 3"):
+        S.deform(np.zeros((5, 3)), S.circle(8), steps=1)  # a 3-D start and a 2-D target
+    with pytest.raises(ValueError, match=r"\(N, D\)"):
+        S.deform(np.zeros(5), S.circle(8), steps=1)
+
+
+def test_ball_to_sphere_gains_a_void():
+    """The 3-D experiment: degree-2 terms open a void in a filled ball (short run)."""
+    exp = S.make_experiment("ball_to_sphere", seed=0)
+    assert exp.start.shape == (80, 3) and exp.weights == {"bottleneck0": 1.0, "bottleneck2": 1.0}
+    hist = S.deform(exp.start, exp.target, exp.weights, steps=600, lr=exp.lr, snapshots=3)
+    assert set(hist.diagrams[-1]) == {0, 1, 2} and set(hist.target_diagrams) == {0, 1, 2}
+    out = S.outcome(hist)
+    assert out["voids_target"] == 1 and out["voids_start"] == 0
+    assert out["bottleneck2_end"] < 0.8 * out["bottleneck2_start"]
+    assert np.linalg.norm(S.sphere(50, 2.0).numpy(), axis=1) == pytest.approx(2.0)
+    radius = np.linalg.norm(S.filled_ball(200, 1.0, seed=1).numpy(), axis=1)
+    assert radius.max() <= 1.0 and radius.min() < 0.5

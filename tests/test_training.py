@@ -170,3 +170,20 @@ def test_cached_runs_reload_and_broken_files_are_recomputed(data, tmp_path, monk
         redone, hit3 = train_paired_cached(data, 0, config, ("vae",))
     assert not hit3
     np.testing.assert_array_equal(first["vae"].bce, redone["vae"].bce)
+
+
+def test_prefetch_persistence_equals_the_loop(data):
+    from topogen.persistence import vr_persistence
+    from topogen.training import prefetch_persistence
+
+    batches = [data.train_x[i * 16:(i + 1) * 16] for i in range(5)]
+    seen = list(prefetch_persistence(iter(batches), max_dim=1, ahead=2))
+    assert len(seen) == 5
+    for x, (y, pers) in zip(batches, seen):
+        assert y is x
+        direct = vr_persistence(x.reshape(16, -1), max_dim=1)
+        for d in (0, 1):
+            assert torch.equal(pers.diagram(d), direct.diagram(d))
+    assert list(prefetch_persistence([], max_dim=0)) == []
+    with pytest.raises(ValueError, match="ahead"):
+        next(prefetch_persistence(batches, ahead=0))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-__all__ = ["check_int", "check_float", "check_choice", "check_subset", "check_weights", "check_device"]
+__all__ = ["check_int", "check_float", "check_choice", "check_subset", "check_weights", "check_device",
+           "check_address"]
 
 
 def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -73,3 +74,10 @@ def check_device(name: str, value) -> str:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"parameter {name} is {value!r} but CUDA is not available on this machine")
     return str(device)
+
+
+def check_address(name: str, value) -> str:
+    """A Dask scheduler address (``tcp://HOST:8786``) or the empty string (run locally)."""
+    if not isinstance(value, str) or (value and "://" not in value):
+        raise ValueError(f"parameter {name} must be empty or an address such as 'tcp://HOST:8786', got {value!r}")
+    return value

@@ -1,7 +1,9 @@
-"""Repository paths, found from a marker file rather than the working directory.
+"""Repository paths (found from a marker file, not the working directory) and the runner's environment.
 
 Papermill and Jupyter start kernels in different folders; every path a notebook
-uses comes from here.
+uses comes from here. The runner (:mod:`topogen.reproduce`) also tells kernels
+through the environment where figures go and that the run is a batch run, in
+which live progress bars stay silent (:func:`progress_bar`).
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["repo_root", "figures_dir", "data_dir", "cache_dir", "FIGURES_ENV"]
+__all__ = ["repo_root", "figures_dir", "data_dir", "cache_dir", "FIGURES_ENV", "BATCH_ENV", "progress_bar"]
 
 #: Environment variable that redirects figures (the runner uses it to stage them).
 FIGURES_ENV = "TOPOGEN_FIGURES_DIR"
+#: Set by the runner: a batch run, whose executed notebooks keep no progress output.
+BATCH_ENV = "TOPOGEN_BATCH"
 
 
 def repo_root() -> Path:
@@ -48,3 +52,25 @@ def cache_dir() -> Path:
     path = Path(os.environ.get("TOPOGEN_CACHE_DIR") or repo_root() / ".cache")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def progress_bar(total: int, desc: str = "", enabled: bool | None = None):
+    """A ``tqdm.auto`` bar: a widget in Jupyter Lab, text in a terminal, silent in batch runs.
+
+    Parameters
+    ----------
+    total : int
+        Number of steps.
+    desc : str
+        Label shown before the bar.
+    enabled : bool, optional
+        Default: on, except under the runner (``$TOPOGEN_BATCH``) or outside
+        an interactive session.
+    """
+    import sys
+
+    from tqdm.auto import tqdm
+
+    if enabled is None:
+        enabled = not os.environ.get(BATCH_ENV) and ("ipykernel" in sys.modules or sys.stderr.isatty())
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)

@@ -39,8 +39,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .paths import FIGURES_ENV, repo_root
-from .progress import BATCH_ENV
+from .paths import BATCH_ENV, FIGURES_ENV, repo_root
 
 __all__ = ["find_notebooks", "normalize_notebook", "run", "main", "NotebookFailed"]
 

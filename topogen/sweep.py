@@ -8,16 +8,27 @@ computes what changed. With ``backend="dask"`` the same calls go to a
 ``distributed`` extra; a ``Client`` must be active).
 
 ``fn`` must be importable (a module-level function) and deterministic given
-its arguments; the trial functions of :mod:`topogen.ablation` are.
+its arguments; the trial functions of :mod:`topogen.ablation` are. Cached
+results are keyed by the arguments *and* by the source of ``fn``'s module and
+of every ``topogen`` module it imports (:func:`topogen.caching.code_fingerprint`),
+so editing the code recomputes them.
+
+:func:`cluster` connects a block to an existing Dask scheduler by address,
+which is how the notebooks' ``dask_scheduler`` parameter works::
+
+    with cluster("tcp://HOST:8786") as backend:      # "" runs locally
+        run_sweep(fn, configs, backend=backend)
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from collections.abc import Callable, Sequence
 
 from .paths import cache_dir
 
-__all__ = ["run_sweep", "clear_cache", "shutdown"]
+__all__ = ["run_sweep", "clear_cache", "shutdown", "cluster"]
 
 BACKENDS = ("loky", "sequential", "dask")
 
@@ -35,6 +46,7 @@ def run_sweep(
     n_jobs: int = 1,
     backend: str = "loky",
     cache: bool = True,
+    scheduler: str = "",
 ) -> list:
     """``[fn(**c) for c in configs]``, in parallel and cached.
 
@@ -50,7 +62,10 @@ def run_sweep(
         joblib backend. ``"dask"`` needs the ``distributed`` extra and an
         active ``dask.distributed.Client``.
     cache : bool
-        Cache each result on disk by configuration.
+        Cache each result on disk by configuration (and the code, see above).
+    scheduler : str
+        Address of a running Dask scheduler (``tcp://HOST:8786``): the calls
+        go to that cluster (``backend`` is then ``"dask"``); empty: local.
 
     Returns
     -------
@@ -64,6 +79,9 @@ def run_sweep(
     """
     from joblib import Parallel, delayed, parallel_config
 
+    if scheduler:
+        with cluster(scheduler):
+            return run_sweep(fn, configs, n_jobs=n_jobs, backend="dask", cache=cache)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
@@ -71,15 +89,61 @@ def run_sweep(
     configs = list(configs)
     if not all(isinstance(c, dict) for c in configs):
         raise ValueError("every configuration must be a dict of keyword arguments")
-    call = _memory().cache(fn) if cache else fn
+    if cache:
+        from .caching import code_fingerprint
+
+        target = f"{fn.__module__}:{fn.__qualname__}"
+        module = fn.__module__.split(".")
+        stamp = code_fingerprint(module[1]) if module[0] == "topogen" and len(module) == 2 else ""
+        cached = _memory().cache(_call)
+        jobs = [delayed(cached)(target, stamp, c) for c in configs]
+    else:
+        jobs = [delayed(fn)(**c) for c in configs]
     if backend == "sequential" or (n_jobs == 1 and backend != "dask"):
-        return [call(**c) for c in configs]
+        return [f(*a, **k) for f, a, k in jobs]
     if backend == "dask":
         import distributed  # noqa: F401  (the optional extra; fails clearly when missing)
 
         with parallel_config(backend="dask"):
-            return Parallel()(delayed(call)(**c) for c in configs)
-    return Parallel(n_jobs=n_jobs, backend=backend)(delayed(call)(**c) for c in configs)
+            return Parallel()(jobs)
+    return Parallel(n_jobs=n_jobs, backend=backend)(jobs)
+
+
+def _call(target: str, code: str, kwargs: dict):
+    """``fn(**kwargs)`` for ``fn`` named ``"module:qualname"``; ``code`` only keys the cache."""
+    module, name = target.split(":")
+    fn = importlib.import_module(module)
+    for part in name.split("."):
+        fn = getattr(fn, part)
+    return fn(**kwargs)
+
+
+@contextlib.contextmanager
+def cluster(address: str = ""):
+    """Run a block's sweeps on the Dask scheduler at ``address`` (``tcp://HOST:8786``); yields the backend name.
+
+    An empty address yields ``"loky"`` (local processes) and connects to
+    nothing. Otherwise a ``dask.distributed.Client`` is connected for the
+    block (the optional ``distributed`` extra) and ``"dask"`` is yielded, to
+    pass as ``run_sweep(..., backend=...)``.
+
+    Raises
+    ------
+    ValueError
+        An address that is not a string or does not name a protocol
+        (``tcp://``, ``tls://``, ``inproc://``, ...).
+    """
+    if not isinstance(address, str):
+        raise ValueError(f"dask_scheduler must be an address string such as 'tcp://HOST:8786', got {address!r}")
+    if not address:
+        yield "loky"
+        return
+    if "://" not in address:
+        raise ValueError(f"dask_scheduler must be an address such as 'tcp://HOST:8786', got {address!r}")
+    from distributed import Client
+
+    with Client(address, set_as_default=True):
+        yield "dask"
 
 
 def clear_cache() -> None:

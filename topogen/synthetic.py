@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from .losses import TopologicalLoss, bottleneck_distance, loss_push0
+from .paths import progress_bar
 from .persistence import Persistence, vr_persistence
-from .progress import Progress
 
 __all__ = [
     "clusters",
@@ -308,7 +308,7 @@ def deform(
     device : str
         Torch device of the optimisation.
     progress : bool, optional
-        Show live progress (default: only in interactive Jupyter).
+        Live progress bar (``tqdm``; default: on in an interactive session, off under the runner).
 
     Returns
     -------
@@ -331,8 +331,8 @@ def deform(
     x = torch.as_tensor(np.asarray(start, dtype=np.float64)).to(device).clone()
     y = torch.as_tensor(np.asarray(target, dtype=np.float64)).to(device)
     for name, cloud in (("start", x), ("target", y)):
-        if cloud.ndim != 2 or cloud.shape[1] != x.shape[1] or cloud.shape[0] < 2:
-            raise ValueError(f"{name} must be an (N, D) cloud with D = {x.shape[1]} (the start's), "
+        if cloud.ndim != 2 or x.ndim != 2 or cloud.shape[1] != x.shape[1] or cloud.shape[0] < 2:
+            raise ValueError(f"{name} must be an (N, D) cloud with D = {x.shape[-1]} (the start's), "
                              f"got shape {tuple(cloud.shape)}")
     x.requires_grad_(True)
     loss_fn = TopologicalLoss(weights, **(loss_kwargs or {}))
@@ -349,7 +349,7 @@ def deform(
     losses = np.empty(steps)
     terms = {name: np.empty(steps) for name in loss_fn.weights}
     used_fallback = np.zeros(steps, dtype=bool)
-    bar = Progress(steps, "deform", enabled=progress)
+    bar = progress_bar(steps, "deform", enabled=progress)
 
     def snapshot(step, pers):
         hist.snapshot_steps.append(step)
@@ -383,7 +383,10 @@ def deform(
         if objective.requires_grad:
             objective.backward()
             opt.step()
-        bar.update(step + 1, loss=losses[step])
+        bar.update(1)
+        if step % 100 == 0:
+            bar.set_postfix(loss=f"{losses[step]:.4g}", refresh=False)
+    bar.close()
     hist.seconds = time.perf_counter() - t0
     snapshot(steps, vr_persistence(x, max_dim=record))
     hist.loss, hist.terms, hist.fallback_steps = losses, terms, used_fallback

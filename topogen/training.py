@@ -42,8 +42,8 @@ import torch.nn.functional as F
 
 from .losses import TopologicalLoss
 from .models import ConvVAE
+from .paths import progress_bar
 from .persistence import edge_lengths, vr_persistence
-from .progress import Progress
 
 __all__ = [
     "MODELS",
@@ -57,6 +57,7 @@ __all__ = [
     "train_seeds",
     "cache_key",
     "mean_pairwise_distance",
+    "prefetch_persistence",
 ]
 
 #: Model variants :func:`train_paired` knows.
@@ -124,6 +125,55 @@ def batch_schedule(n: int, batch_size: int, steps: int, seed: int) -> list[np.nd
     return batches[:steps]
 
 
+def prefetch_persistence(batches, max_dim: int = 1, ahead: int = 2):
+    """Yield ``(batch, persistence)`` with upcoming batches' persistence computed in a background thread.
+
+    The persistence of a real batch does not depend on the model, so it need
+    not sit on the training step's critical path: while the caller trains on
+    batch t, a worker thread computes :func:`~topogen.persistence.vr_persistence`
+    of batches t+1 .. t+``ahead`` (giotto-ph and torch's distance matrix run
+    outside the GIL). Results are identical to computing it in the loop.
+
+    Parameters
+    ----------
+    batches : iterable of torch.Tensor
+        ``(B, ...)`` batches (e.g. images, one point per image), consumed lazily.
+    max_dim : int
+        Highest homology degree (what the loss needs, e.g. ``TopologicalLoss.max_dim``).
+    ahead : int
+        Batches computed in advance (memory: ``ahead`` distance matrices).
+
+    Examples
+    --------
+    >>> for x, pers in prefetch_persistence(loader_batches, max_dim=topo.max_dim):  # doctest: +SKIP
+    ...     loss = topo(model(x).reshape(len(x), -1), None, true_persistence=pers)
+    """
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    if isinstance(ahead, bool) or not isinstance(ahead, int) or ahead < 1:
+        raise ValueError(f"ahead must be a positive integer, got {ahead!r}")
+    iterator = iter(batches)
+    pending = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="topogen-prefetch") as pool:
+
+        def submit() -> bool:
+            try:
+                x = next(iterator)
+            except StopIteration:
+                return False
+            pending.append((x, pool.submit(vr_persistence, x.reshape(len(x), -1), max_dim)))
+            return True
+
+        for _ in range(ahead):
+            if not submit():
+                break
+        while pending:
+            x, future = pending.popleft()
+            submit()
+            yield x, future.result()
+
+
 def mean_pairwise_distance(points: torch.Tensor) -> torch.Tensor:
     """Mean Euclidean distance over all pairs of rows (differentiable, NaN-safe)."""
     n = points.shape[0]
@@ -164,7 +214,7 @@ def train_paired(
     keep_weights : bool
         Keep the final ``state_dict`` in each log.
     progress : bool, optional
-        Live progress (default: only in interactive Jupyter).
+        Live progress bar (``tqdm``; default: on in an interactive session, off under the runner).
     variants : dict, optional
         Extra models ``{name: (kind, weights)}``: a variant of kind
         ``"topovae"``, ``"topovae_z"`` or ``"topovae_z_raw"`` with its own
@@ -210,14 +260,16 @@ def train_paired(
             RunLog(name, seed, np.zeros(n), np.zeros(n), {k: np.zeros(n) for k in losses[name].weights}
                    if kind != "vae" else {}, np.zeros(n), checksums, np.zeros(n, dtype=bool)),
         )
-    bar = Progress(n, f"seed {seed}", enabled=progress)
+    bar = progress_bar(n, f"seed {seed}", enabled=progress)
     # Lockstep: every model takes step t before any takes step t + 1, so the input
     # batch's persistence is computed once per batch and step times are side by side.
-    for step, idx in enumerate(batches):
-        x = data.train_x[torch.from_numpy(idx)].to(device)
+    stream = (data.train_x[torch.from_numpy(idx)].to(device) for idx in batches)
+    # The input batch's persistence does not depend on the models: computed ahead, in a background thread.
+    stream = prefetch_persistence(stream, max_dim) if losses else ((x, None) for x in stream)
+    for step, (x, input_pers) in enumerate(stream):
         b = x.shape[0]
         flat = x.reshape(b, -1)
-        input_pers = scaled_pers = None
+        scaled_pers = None
         for name, (model, opt, noise, log) in runs.items():
             t0 = time.perf_counter()
             recon, mu, logvar, _ = model(x, generator=noise)
@@ -226,8 +278,6 @@ def train_paired(
             kind = specs[name][0]
             if kind != "vae":
                 topo = losses[name]
-                if input_pers is None:
-                    input_pers = vr_persistence(flat, max_dim=max_dim)
                 if kind == "topovae":
                     value = topo(recon.reshape(b, -1), None, true_persistence=input_pers)
                 elif kind == "topovae_z":
@@ -252,7 +302,8 @@ def train_paired(
                 model.eval()
                 log.evaluations[step + 1] = evaluator(model)
                 model.train()
-        bar.update(step + 1)
+        bar.update(1)
+    bar.close()
     logs = {}
     for name, (model, _, _, log) in runs.items():
         if keep_weights:
@@ -312,7 +363,8 @@ def cache_key(data, seed: int, config: TrainConfig, models, extra: str = "", var
     h.update(data.train_x[:32].numpy().tobytes())
     h.update(data.test_x[:32].numpy().tobytes())
     variants = sorted((k, (v[0], None if v[1] is None else repr(v[1]))) for k, v in (variants or {}).items())
-    h.update(repr((seed, config, tuple(models), variants, extra, torch.__version__)).encode())
+    # the thread count changes floating-point summation order, hence the trained weights
+    h.update(repr((seed, config, tuple(models), variants, extra, torch.__version__, torch.get_num_threads())).encode())
     h.update(code_fingerprint("training", "metrics", "data").encode())  # the evaluator's code too
     return f"train-{data.dataset}-{data.source}-s{seed}-{h.hexdigest()[:16]}"
 
@@ -354,12 +406,12 @@ def _seed_unit(data, seed, config, models, variants, evaluator, evaluator_key, c
 
 def train_seeds(data, seeds, config: TrainConfig = TrainConfig(), models=("vae", "topovae", "topovae_z"), *,
                 variants: dict | None = None, evaluator=None, cache: bool = True, n_jobs: int = 1,
-                backend: str = "loky", threads: int = 1) -> tuple[list, list]:
+                backend: str = "loky", threads: int = 1, scheduler: str = "") -> tuple[list, list]:
     """Paired runs of several seeds, as independent units of :func:`topogen.sweep.run_sweep`.
 
     Every seed trains with ``threads`` intra-op threads wherever it runs, so
     the results are identical for any ``n_jobs`` and backend (a serial run,
-    parallel processes, or a Dask cluster).
+    parallel processes, or a Dask cluster: ``scheduler="tcp://HOST:8786"``).
 
     Returns
     -------
@@ -373,5 +425,5 @@ def train_seeds(data, seeds, config: TrainConfig = TrainConfig(), models=("vae",
     key = getattr(evaluator, "key", "") if evaluator is not None else ""
     units = [dict(data=data, seed=int(s), config=config, models=tuple(models), variants=variants,
                   evaluator=evaluator, evaluator_key=key, cache=cache, threads=threads) for s in seeds]
-    out = run_sweep(_seed_unit, units, n_jobs=n_jobs, backend=backend, cache=False)
+    out = run_sweep(_seed_unit, units, n_jobs=n_jobs, backend=backend, cache=False, scheduler=scheduler)
     return [r for r, _ in out], [h for _, h in out]
