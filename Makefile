@@ -1,20 +1,31 @@
 # Two commands on a fresh machine:
-#   make test     bootstrap .venv, then run the whole test suite
+#   make test     bootstrap .venv, then lint (ruff) and run the whole test suite
 #   make figures  bootstrap .venv, then execute every numbered notebook (papermill)
+# and for editing:
+#   make lab      bootstrap .venv, then Jupyter Lab in notebooks/ with the project's kernel
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.topogen-installed
 
-.PHONY: test figures smoke bench clean-venv
+.PHONY: test lint figures smoke bench lab clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[notebooks,test,distributed]'
 	touch $(STAMP)
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check topogen tests benchmarks
+
+# The notebooks name the kernel "python3": it is installed into .venv (pointing at .venv's Python) and
+# JUPYTER_PATH puts .venv's kernels first, so a user-level "python3" kernel cannot shadow it.
+lab: $(STAMP)
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (topogen .venv)" >/dev/null
+	JUPYTER_PATH="$(CURDIR)/$(VENV)/share/jupyter" $(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
 figures: $(STAMP)
 	$(PY) -m topogen.reproduce
@@ -25,6 +36,7 @@ smoke: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_persistence.py
 	$(PY) benchmarks/bench_losses.py
+	$(PY) benchmarks/bench_training.py
 
 clean-venv:
 	rm -rf $(VENV)

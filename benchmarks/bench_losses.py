@@ -39,7 +39,7 @@ def main():
         x = fake.clone().requires_grad_(True)
         true_pers = vr_persistence(real, max_dim=1)
 
-        def make(weights):
+        def make(weights, x=x, true_pers=true_pers):
             loss = TopologicalLoss(weights)
 
             def step():
@@ -50,7 +50,7 @@ def main():
 
             return step
 
-        def persistence_only(max_dim):
+        def persistence_only(max_dim, x=x):
             def step():
                 x.grad = None
                 pers = vr_persistence(x, max_dim=max_dim)
@@ -83,12 +83,12 @@ def signature(args):
         proj = torch.randn(784, 10, generator=gen) / 28
         z = (real @ proj + 0.1 * torch.randn(n, 10, generator=gen)).requires_grad_(True)
 
-        def both():  # the persistence the loss needs, with the diagrams' backward
+        def both(z=z, real=real):  # the persistence the loss needs, with the diagrams' backward
             z.grad = None
             pz, px = vr_persistence(z, max_dim=0), vr_persistence(real, max_dim=0)
             (pz.diagram(0).sum() + px.diagram(0).sum()).backward()
 
-        def sig():
+        def sig(z=z, real=real):
             z.grad = None
             loss_signature(z, real).backward()
 

@@ -41,17 +41,18 @@ def main():
 
             x = fake.clone().requires_grad_(True)
 
-            def ours():
+            def ours(x=x, max_dim=max_dim):
                 x.grad = None
                 pers = vr_persistence(x, max_dim=max_dim)
                 total = sum(d.sum() for d in pers.diagrams().values())
                 total.backward()
 
-            def bare():
+            def bare(x_np=x_np, max_dim=max_dim):
                 ripser_parallel(x_np, maxdim=max_dim, return_generators=True)
 
             t = median_times({"ours": ours, "bare": bare}, repeats=args.repeats)
-            print(f"{n:>5} {max_dim:>7} {t['ours'] * 1e3:>19.2f} {t['bare'] * 1e3:>15.2f} {t['ours'] / t['bare']:>6.2f}")
+            print(f"{n:>5} {max_dim:>7} {t['ours'] * 1e3:>19.2f} {t['bare'] * 1e3:>15.2f} "
+                  f"{t['ours'] / t['bare']:>6.2f}")
     if not args.no_degree2:
         degree2(args)
 
@@ -71,12 +72,12 @@ def degree2(args):
         x = torch.tensor(x_np, requires_grad=True)
         repeats = max(3, args.repeats // (10 if n >= 256 else 3 if n >= 128 else 1))
 
-        def ours():
+        def ours(x=x):
             x.grad = None
             pers = vr_persistence(x, max_dim=2)
             sum(d.sum() for d in pers.diagrams().values()).backward()
 
-        def bare():
+        def bare(x_np=x_np):
             ripser_parallel(x_np, maxdim=2, return_generators=True)
 
         t = median_times({"ours": ours, "bare": bare}, repeats=repeats, warmup=1)

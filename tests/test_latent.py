@@ -26,7 +26,7 @@ def brute_mrre(x, z, k):
                 xz += abs(rx - rz) / rx
             if rz <= k:
                 zx += abs(rx - rz) / rz
-    h = n * sum(abs(n - 2 * l) / l for l in range(1, k + 1))
+    h = n * sum(abs(n - 2 * rank) / rank for rank in range(1, k + 1))
     return xz / h, zx / h
 
 
@@ -36,7 +36,7 @@ def brute_kl(x, z, sigma):
     fx = np.array([sum(np.exp(-dx[i, j] ** 2 / sigma) for j in range(len(x))) for i in range(len(x))])
     fz = np.array([sum(np.exp(-dz[i, j] ** 2 / sigma) for j in range(len(z))) for i in range(len(z))])
     p, q = fx / fx.sum(), fz / fz.sum()
-    return float(sum(pi * np.log(pi / qi) for pi, qi in zip(p, q)))
+    return float(sum(pi * np.log(pi / qi) for pi, qi in zip(p, q, strict=True)))
 
 
 @pytest.fixture

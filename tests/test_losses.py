@@ -346,7 +346,8 @@ def test_bad_inputs_raise():
 
 def test_bottleneck_descent_two_to_four_clusters():
     gen = torch.Generator().manual_seed(0)
-    start = torch.cat([torch.rand(30, 2, generator=gen) * 0.8 - 0.4, torch.rand(34, 2, generator=gen) * 0.8 - 0.4 + torch.tensor([10.0, 5.0])])
+    start = torch.cat([torch.rand(30, 2, generator=gen) * 0.8 - 0.4,
+                       torch.rand(34, 2, generator=gen) * 0.8 - 0.4 + torch.tensor([10.0, 5.0])])
     centers = torch.tensor([[0.0, 0.0], [10.0, 0.0], [-5.0, 4.0], [8.0, 13.0]])
     sizes = [30, 20, 30, 48]
     target = torch.cat([centers[i] + torch.rand(s, 2, generator=gen) * 0.6 - 0.3 for i, s in enumerate(sizes)])

@@ -69,7 +69,7 @@ def test_classifier_cache_roundtrip(monkeypatch, tmp_path):
     a = M.load_classifier(data, epochs=1, verbose=False)
     assert len(list(tmp_path.glob("classifier-*.pt"))) == 1
     b = M.load_classifier(data, epochs=1, verbose=False)  # from the cache, weights_only
-    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb)
 
 

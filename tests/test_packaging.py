@@ -1,9 +1,9 @@
 """Set-up: one source of dependencies, the two commands, the torch cap."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
@@ -56,3 +56,41 @@ def test_readme_names_the_two_commands():
 
 def test_ci_runs_make_test():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_distribution_name_is_free_and_import_name_is_topogen():
+    """"topogen" on PyPI is an unrelated project: this one installs as topogen-companion, imports as topogen."""
+    from importlib.metadata import distribution, packages_distributions
+
+    assert pyproject()["project"]["name"] == "topogen-companion"
+    assert "topogen-companion" in packages_distributions().get("topogen", [])
+    assert distribution("topogen-companion").metadata["Name"] == "topogen-companion"
+
+
+def test_make_lab_starts_jupyter_lab_on_the_project_kernel(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "ipykernel install --sys-prefix --name python3" in out
+    assert "jupyter lab --notebook-dir=notebooks" in out and "JUPYTER_PATH=" in out
+    # the kernel it installs is the one every notebook names, and it runs this environment's Python
+    subprocess.run([sys.executable, "-m", "ipykernel", "install", "--prefix", str(tmp_path), "--name", "python3"],
+                   check=True, capture_output=True)
+    spec = json.loads((tmp_path / "share" / "jupyter" / "kernels" / "python3" / "kernel.json").read_text())
+    assert Path(spec["argv"][0]).resolve() == Path(sys.executable).resolve()
+    for nb in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"):
+        assert json.loads(nb.read_text())["metadata"]["kernelspec"]["name"] == "python3"
+
+
+def test_ruff_is_configured_and_run_by_make_test():
+    assert pyproject()["tool"]["ruff"]["line-length"] == 120
+    out = subprocess_out(["make", "-n", "test"])
+    assert "ruff check topogen tests benchmarks" in out
+
+
+def subprocess_out(cmd):
+    import subprocess
+
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout

@@ -40,7 +40,8 @@ def test_mnist_like_batch_matches_gudhi(rng):
         np.array([[0.0, 0.0], [1.0, 0.0]]),  # two points
         np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [3.0, 1.0]]),  # duplicates
         np.c_[np.arange(10.0), 2 * np.arange(10.0)],  # collinear, equally spaced (ties)
-        np.c_[np.cos(np.linspace(0, 2 * np.pi, 12, endpoint=False)), np.sin(np.linspace(0, 2 * np.pi, 12, endpoint=False))],
+        np.c_[np.cos(np.linspace(0, 2 * np.pi, 12, endpoint=False)),
+              np.sin(np.linspace(0, 2 * np.pi, 12, endpoint=False))],
         np.zeros((5, 3)),  # all points equal
     ],
     ids=["two-points", "duplicates", "collinear", "regular-12-gon", "all-equal"],

@@ -14,7 +14,7 @@ CONFIGS = [
 
 def _same(a, b):
     assert len(a) == len(b)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert x.keys() == y.keys()
         np.testing.assert_array_equal(x["final"], y["final"])
         assert x["end"] == y["end"] and x["start"] == y["start"]

@@ -25,7 +25,7 @@ def test_batch_schedule_covers_epochs():
     batches = batch_schedule(10, 4, 5, seed=0)
     assert len(batches) == 5 and all(len(b) == 4 for b in batches)
     assert len(set(np.concatenate(batches[:2]))) == 8  # one epoch has no repeats
-    assert all(np.array_equal(a, b) for a, b in zip(batches, batch_schedule(10, 4, 5, seed=0)))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, batch_schedule(10, 4, 5, seed=0), strict=True))
     with pytest.raises(ValueError):
         batch_schedule(3, 4, 1, 0)
 
@@ -81,7 +81,8 @@ def test_bad_config_and_models(data):
 
 def test_variants_with_their_own_weights(data):
     logs = train_paired(data, 1, CONFIG, models=("vae",),
-                        variants={"entropy": ("topovae", {"persentropy0": 2.0}), "z_kernel": ("topovae_z", {"dsigma0": 1.0})})
+                        variants={"entropy": ("topovae", {"persentropy0": 2.0}),
+                                  "z_kernel": ("topovae_z", {"dsigma0": 1.0})})
     assert set(logs) == {"vae", "entropy", "z_kernel"}
     assert set(logs["entropy"].topo) == {"persentropy0"} and set(logs["z_kernel"].topo) == {"dsigma0"}
     assert logs["entropy"].topo_grad.all()  # the entropy term always has a gradient path
@@ -149,7 +150,7 @@ def test_train_seeds_is_identical_whatever_n_jobs(data, tmp_path, monkeypatch):
     serial, hits = train_seeds(data, [0, 1], config, ("vae", "topovae_z"), cache=False, n_jobs=1)
     parallel, _ = train_seeds(data, [0, 1], config, ("vae", "topovae_z"), cache=False, n_jobs=2)
     assert hits == [False, False]
-    for a, b in zip(serial, parallel):
+    for a, b in zip(serial, parallel, strict=True):
         for name in a:
             np.testing.assert_array_equal(a[name].bce, b[name].bce)
             np.testing.assert_array_equal(a[name].kld, b[name].kld)
@@ -179,7 +180,7 @@ def test_prefetch_persistence_equals_the_loop(data):
     batches = [data.train_x[i * 16:(i + 1) * 16] for i in range(5)]
     seen = list(prefetch_persistence(iter(batches), max_dim=1, ahead=2))
     assert len(seen) == 5
-    for x, (y, pers) in zip(batches, seen):
+    for x, (y, pers) in zip(batches, seen, strict=True):
         assert y is x
         direct = vr_persistence(x.reshape(16, -1), max_dim=1)
         for d in (0, 1):

@@ -64,7 +64,7 @@ def synthetic_trial(
         (first snapshot step at which that distance is at most half its start,
         NaN if never); ``ms_per_step``; ``final`` cloud; feature counts.
     """
-    from .synthetic import count_features, deform, make_experiment, significance_thresholds
+    from .synthetic import deform, make_experiment, outcome
 
     torch.set_num_threads(threads)
     exp = make_experiment(task, seed=seed)
@@ -79,9 +79,8 @@ def synthetic_trial(
     for cloud in hist.clouds:
         pers = vr_persistence(torch.as_tensor(cloud), max_dim=1)
         total.append(max(float(bottleneck_distance(pers.diagram(d), target.diagram(d))) for d in (0, 1)))
-    half = [s for s, v in zip(hist.snapshot_steps, total) if v <= total[0] / 2]
-    thresholds = significance_thresholds(target)
-    final_pers = vr_persistence(torch.as_tensor(hist.clouds[-1]), max_dim=1)
+    half = [s for s, v in zip(hist.snapshot_steps, total, strict=True) if v <= total[0] / 2]
+    counts = outcome(hist)  # features at the target's scale, counted as notebook 01 counts them
     return {
         "task": task,
         "seed": seed,
@@ -92,8 +91,8 @@ def synthetic_trial(
         "steps_to_half": float(half[0]) if half else float("nan"),
         "ms_per_step": 1e3 * hist.seconds / steps,
         "fallback_steps": int(hist.fallback_steps.sum()),
-        "features_end": count_features(final_pers, thresholds),
-        "features_target": count_features(target, thresholds),
+        "features_end": (counts["clusters_end"], counts["loops_end"]),
+        "features_target": (counts["clusters_target"], counts["loops_target"]),
         "final": hist.clouds[-1],
         "target": hist.target,
     }

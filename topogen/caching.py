@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import os
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -50,8 +50,16 @@ def _imports(path: Path) -> set[str]:
     return {name for name in found if (PACKAGE_DIR / f"{name}.py").is_file()}
 
 
+#: Modules that schedule, store or locate computations without changing their results: not part of a key.
+INFRASTRUCTURE = frozenset({"caching", "paths", "sweep"})
+
+
 def module_dependencies(module: str) -> list[str]:
-    """``module`` and every topogen module it imports, transitively (sorted names)."""
+    """``module`` and every topogen module it imports, transitively (sorted names).
+
+    :data:`INFRASTRUCTURE` modules (caching, paths, the sweep engine) are left
+    out: editing how results are scheduled or stored does not change them.
+    """
     seen, todo = set(), [module]
     while todo:
         name = todo.pop()
@@ -61,11 +69,11 @@ def module_dependencies(module: str) -> list[str]:
         if not path.is_file():
             raise ValueError(f"topogen has no module {name!r}")
         seen.add(name)
-        todo.extend(_imports(path) - seen)
+        todo.extend(_imports(path) - seen - INFRASTRUCTURE)
     return sorted(seen)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fingerprint(modules: tuple, stamps: tuple) -> str:
     h = hashlib.sha256()
     for name in modules:

@@ -20,7 +20,6 @@ does not require grad, so callers can test ``loss.requires_grad``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -29,8 +28,8 @@ import torch
 from .distances import bottleneck_distance, bottleneck_matching, wasserstein_distance
 from .persistence import Persistence, vr_persistence
 from .signature import loss_signature, signature_distance
+from .summaries import density_function, persistence_entropy, scale_space_kernel
 from .validation import at_least as _at_least
-from .validation import check_diagram as _check_diagram
 from .validation import constant as _constant
 from .validation import count as _count
 from .validation import finite as _finite
@@ -89,58 +88,6 @@ TERMS = ALL_TERMS + DEGREE2_TERMS + SIGNATURE_TERMS
 #: Kind of each term (the function behind it) and the homology degree it needs.
 TERM_KIND = {name: name.rstrip("012") for name in TERMS}
 TERM_DEGREE = {name: 0 if name == "density" else int(name[-1]) for name in TERMS}
-
-
-# ----------------------------------------------------------------------------
-# persistence entropy, scale-space kernel, density
-# ----------------------------------------------------------------------------
-def persistence_entropy(dgm: torch.Tensor, delta: float = 1e-3) -> torch.Tensor:
-    """Persistence entropy ``-Σ (ℓ/L) log(ℓ/L)`` over bars longer than ``delta``.
-
-    Returns a constant 0 when no bar is longer than ``delta``.
-    """
-    delta = _at_least("delta", delta, 0)
-    _check_diagram("dgm", dgm)
-    lengths = dgm[:, 1] - dgm[:, 0]
-    lengths = lengths[lengths > delta]
-    if lengths.numel() == 0:
-        return _constant(dgm.new_zeros(()))
-    prob = lengths / lengths.sum()
-    return -(prob * torch.log(prob)).sum()
-
-
-def scale_space_kernel(f: torch.Tensor, g: torch.Tensor, sigma: float = 0.05) -> torch.Tensor:
-    """Persistence scale-space kernel k_σ(F, G) of Reininghaus et al. (2015).
-
-    ``1/(8πσ) Σ_{p∈F, q∈G} [exp(-|p-q|²/(8σ)) - exp(-|p-q̄|²/(8σ))]`` with
-    ``q̄ = (d_q, b_q)``, all pairs at once.
-    """
-    sigma = _positive("sigma", sigma)
-    _check_diagram("f", f)
-    _check_diagram("g", g)
-    if len(f) == 0 or len(g) == 0:
-        return f.new_zeros(())
-    d2 = ((f[:, None, :] - g[None, :, :]) ** 2).sum(-1)
-    d2_mirror = ((f[:, None, :] - g.flip(1)[None, :, :]) ** 2).sum(-1)
-    return (torch.exp(-d2 / (8 * sigma)) - torch.exp(-d2_mirror / (8 * sigma))).sum() / (8 * math.pi * sigma)
-
-
-def density_function(
-    dgm: torch.Tensor, sigma: float = 0.2, scale: float = 0.002, maxrange: float = 35.0, npoints: int = 30
-) -> torch.Tensor:
-    """The "4SGDE" density ``s Σ d_i⁴ exp(-((d_i - x)/σ)²)`` of a degree-0 diagram.
-
-    Evaluated at ``x = linspace(0, maxrange, npoints)``; returns ``(npoints,)``.
-    """
-    sigma = _positive("sigma", sigma)
-    scale = _finite("scale", scale)
-    maxrange = _positive("maxrange", maxrange)
-    npoints = _count("npoints", npoints)
-    _check_diagram("dgm", dgm)
-    x = torch.linspace(0.0, maxrange, int(npoints), dtype=dgm.dtype, device=dgm.device)
-    death = dgm[:, 1]
-    weight = death**4
-    return scale * (weight[:, None] * torch.exp(-(((death[:, None] - x[None, :]) / sigma) ** 2))).sum(0)
 
 
 # ----------------------------------------------------------------------------
@@ -319,22 +266,24 @@ def loss_push0(points, *, persistence=None):
     return _push0(pers.diagram(0))
 
 
-loss_bottleneck0.__doc__ = _doc("Bottleneck distance between the degree-0 diagrams (term 0).")
-loss_bottleneck1.__doc__ = _doc("Bottleneck distance between the degree-1 diagrams (term 1).")
-loss_persentropy0.__doc__ = _doc("``(E(D) - E(D*))²`` of degree-0 persistence entropies (term 2); ``delta``.")
-loss_persentropy1.__doc__ = _doc("``(E(D) - E(D*))²`` of degree-1 persistence entropies (term 3); ``delta``.")
-loss_dsigma0.__doc__ = _doc("Squared scale-space kernel distance, degree 0 (term 4); ``sigma``.")
-loss_dsigma1.__doc__ = _doc("Squared scale-space kernel distance, degree 1 (term 5); ``sigma``.")
-loss_density.__doc__ = _doc(
-    "Mean squared difference of 4SGDE densities of degree-0 diagrams (term 6); "
-    "``sigma``, ``scale``, ``maxrange``, ``npoints``."
-)
-loss_wasserstein0.__doc__ = _doc("q-Wasserstein distance (L∞ ground metric) in degree 0; ``q``.")
-loss_wasserstein1.__doc__ = _doc("q-Wasserstein distance (L∞ ground metric) in degree 1; ``q``.")
-loss_bottleneck2.__doc__ = _doc("Bottleneck distance between the degree-2 diagrams (voids).")
-loss_wasserstein2.__doc__ = _doc("q-Wasserstein distance (L∞ ground metric) in degree 2 (voids); ``q``.")
-loss_persentropy2.__doc__ = _doc("``(E(D) - E(D*))²`` of degree-2 persistence entropies (voids); ``delta``.")
-loss_dsigma2.__doc__ = _doc("Squared scale-space kernel distance, degree 2 (voids); ``sigma``.")
+_DEFINITIONS = {
+    loss_bottleneck0: "Bottleneck distance between the degree-0 diagrams (term 0).",
+    loss_bottleneck1: "Bottleneck distance between the degree-1 diagrams (term 1).",
+    loss_persentropy0: "``(E(D) - E(D*))²`` of degree-0 persistence entropies (term 2); ``delta``.",
+    loss_persentropy1: "``(E(D) - E(D*))²`` of degree-1 persistence entropies (term 3); ``delta``.",
+    loss_dsigma0: "Squared scale-space kernel distance, degree 0 (term 4); ``sigma``.",
+    loss_dsigma1: "Squared scale-space kernel distance, degree 1 (term 5); ``sigma``.",
+    loss_density: "Mean squared difference of 4SGDE densities of degree-0 diagrams (term 6); "
+    "``sigma``, ``scale``, ``maxrange``, ``npoints``.",
+    loss_wasserstein0: "q-Wasserstein distance (L∞ ground metric) in degree 0; ``q``.",
+    loss_wasserstein1: "q-Wasserstein distance (L∞ ground metric) in degree 1; ``q``.",
+    loss_bottleneck2: "Bottleneck distance between the degree-2 diagrams (voids).",
+    loss_wasserstein2: "q-Wasserstein distance (L∞ ground metric) in degree 2 (voids); ``q``.",
+    loss_persentropy2: "``(E(D) - E(D*))²`` of degree-2 persistence entropies (voids); ``delta``.",
+    loss_dsigma2: "Squared scale-space kernel distance, degree 2 (voids); ``sigma``.",
+}
+for _fn, _definition in _DEFINITIONS.items():
+    _fn.__doc__ = _doc(_definition)
 
 
 # ----------------------------------------------------------------------------
@@ -422,13 +371,13 @@ class TopologicalLoss(torch.nn.Module):
                 raise ValueError(f"unknown topological term(s) {unknown}; known terms: {list(TERMS)}")
             items = list(weights.items())
         elif isinstance(weights, (Sequence, np.ndarray, torch.Tensor)) and not isinstance(weights, str):
-            weights = list(np.asarray(weights, dtype=object).ravel()) if not isinstance(weights, Sequence) else list(weights)
+            weights = list(weights) if isinstance(weights, Sequence) else list(np.asarray(weights, dtype=object).flat)
             if len(weights) != len(PAPER_TERMS):
                 raise ValueError(
                     f"a weight list must have {len(PAPER_TERMS)} entries in the order {list(PAPER_TERMS)}, "
                     f"got {len(weights)}"
                 )
-            items = list(zip(PAPER_TERMS, weights))
+            items = list(zip(PAPER_TERMS, weights, strict=True))
         else:
             raise ValueError(f"weights must be a list of 7 numbers or a mapping by name, got {type(weights).__name__}")
         active = {}

@@ -29,7 +29,6 @@ from .latent import LATENT_METRICS, TOPOAE_METRICS, latent_metrics, topoae_metri
 from .models import Classifier
 from .paths import cache_dir
 
-
 __all__ = [
     "frechet_distance",
     "prediction_entropy",
@@ -308,7 +307,8 @@ class Evaluator:
         if self.topo_batches:
             real = x[self._topo_index]
             args = dict(batch_size=self.topo_batch_size, n_batches=self.topo_batches)
-            topo.update({f"recon_{k}": v for k, v in topological_fidelity(recon[self._topo_index], real, **args).items()})
+            recon_fidelity = topological_fidelity(recon[self._topo_index], real, **args)
+            topo.update({f"recon_{k}": v for k, v in recon_fidelity.items()})
             topo.update({f"prior_{k}": v for k, v in topological_fidelity(samples, real, **args).items()})
         return {
             **topo,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 __all__ = ["check_int", "check_float", "check_choice", "check_subset", "check_weights", "check_device",
@@ -23,9 +22,11 @@ def check_int(name: str, value, minimum: int | None = None, maximum: int | None 
 def check_float(name: str, value, minimum: float | None = None, maximum: float | None = None,
                 strict_minimum: bool = False) -> float:
     """A finite real number within the bounds (``strict_minimum``: ``> minimum``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"parameter {name} must be a finite number, got {value!r}")
-    value = float(value)
+    from .validation import finite
+
+    if not isinstance(value, (int, float)):  # no strings or arrays in a parameters cell
+        raise ValueError(f"parameter {name} must be a real number, got {value!r}")
+    value = finite(f"parameter {name}", value)
     if minimum is not None and (value <= minimum if strict_minimum else value < minimum):
         raise ValueError(f"parameter {name} must be {'>' if strict_minimum else '>='} {minimum}, got {value}")
     if maximum is not None and value > maximum:

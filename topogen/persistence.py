@@ -205,7 +205,7 @@ class Persistence:
         max_dim = self.max_dim if max_dim is None else self._check_degree(max_dim)
         return self._diagrams(range(max_dim + 1))
 
-    def with_points(self, points: torch.Tensor) -> "Persistence":
+    def with_points(self, points: torch.Tensor) -> Persistence:
         """The same critical edges read off another cloud of the same size.
 
         Vietoris–Rips persistence is equivariant under scaling, so for

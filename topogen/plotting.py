@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import io
 import os
-import textwrap
 import tempfile
+import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -241,7 +241,7 @@ def animate_clouds(clouds, steps, name: str, *, target=None, figures_dir=None, t
     lims = _square_limits(*clouds, *extra)
     frames = []
     fig = plt.figure(figsize=(size, size))
-    for k, (cloud, step) in enumerate(zip(clouds, steps)):
+    for k, (cloud, step) in enumerate(zip(clouds, steps, strict=True)):
         fig.clear()
         if dim == 2:
             ax = fig.add_subplot()
@@ -261,9 +261,8 @@ def animate_clouds(clouds, steps, name: str, *, target=None, figures_dir=None, t
     return save_gif(frames, name, figures_dir=figures_dir, duration_ms=duration_ms, colors=128 if dim == 2 else 32)
 
 
-def image_grid(rows: dict, ax_width: float = 0.9, n: int = 10):
-    """A figure with one labelled row of ``n`` 28x28 images per entry of ``rows``."""
-    fig, axes = plt.subplots(len(rows), n, figsize=(n * ax_width, len(rows) * ax_width + 0.3), squeeze=False)
+def _image_rows(axes, rows: dict, n: int, fontsize: float) -> None:
+    """Draw one labelled row of ``n`` 28x28 grey images per entry of ``rows`` into a grid of axes."""
     for r, (label, images) in enumerate(rows.items()):
         imgs = _np(images).reshape(len(images), 28, 28)
         for c in range(n):
@@ -273,7 +272,13 @@ def image_grid(rows: dict, ax_width: float = 0.9, n: int = 10):
             ax.set_yticks([])
             for spine in ax.spines.values():
                 spine.set_visible(False)
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=fontsize)
+
+
+def image_grid(rows: dict, ax_width: float = 0.9, n: int = 10):
+    """A figure with one labelled row of ``n`` 28x28 images per entry of ``rows``."""
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * ax_width, len(rows) * ax_width + 0.3), squeeze=False)
+    _image_rows(axes, rows, n, fontsize=9)
     fig.subplots_adjust(wspace=0.05, hspace=0.05, left=0.12, right=0.99, top=0.95, bottom=0.02)
     return fig
 
@@ -284,18 +289,8 @@ def image_grid_panels(panels: dict, n: int = 10, ax_width: float = 0.62):
     n_rows = max(len(rows) for rows in panels.values())
     fig = plt.figure(figsize=(width, n_rows * ax_width + 0.7))
     subfigs = np.atleast_1d(fig.subfigures(1, len(panels), wspace=0.02))
-    for sub, (title, rows) in zip(subfigs, panels.items()):
-        axes = sub.subplots(n_rows, n, squeeze=False)
-        for r, (label, images) in enumerate(rows.items()):
-            imgs = _np(images).reshape(len(images), 28, 28)
-            for c in range(n):
-                ax = axes[r, c]
-                ax.imshow(imgs[c], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-                ax.set_xticks([])
-                ax.set_yticks([])
-                for spine in ax.spines.values():
-                    spine.set_visible(False)
-            axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    for sub, (title, rows) in zip(subfigs, panels.items(), strict=True):
+        _image_rows(sub.subplots(n_rows, n, squeeze=False), rows, n, fontsize=8)
         sub.suptitle(title, fontsize=9)
         sub.subplots_adjust(wspace=0.04, hspace=0.04, left=0.14, right=0.99, top=0.86, bottom=0.02)
     return fig
@@ -380,7 +375,7 @@ def forest_plot(table, metrics: dict, reference: str = "vae", fig=None):
     else:
         axes, own = fig.subplots(1, len(metrics), squeeze=False), False
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, (metric, (label, better_up)) in zip(axes[0], metrics.items()):
+    for ax, (metric, (label, better_up)) in zip(axes[0], metrics.items(), strict=True):
         sub = table[(table.metric == metric) & (table.model != reference)]
         y, ticks = 0, []
         for step in steps:

@@ -248,7 +248,7 @@ def _run_named(select, parameters, overrides, notebooks_dir, figures_dir, output
             results.append(Result(nb, time.perf_counter() - start, written))
             log(f"  {nb.name}: {results[-1].seconds:.1f} s, {len(written)} figure(s)")
         output_dir.mkdir(parents=True, exist_ok=True)
-        for nb, res in zip(notebooks, results):
+        for nb, res in zip(notebooks, results, strict=True):
             for fig in res.figures:
                 os.replace(stage / "figures" / nb.stem / fig, output_dir / fig)
             os.replace(stage / nb.name, output_dir / nb.name)
@@ -260,7 +260,7 @@ def _run_named(select, parameters, overrides, notebooks_dir, figures_dir, output
 
 def _commit(stage: Path, notebooks, notebooks_dir: Path, figures_dir: Path, results) -> None:
     """Move staged notebooks and figures into place; drop stale figures of those notebooks."""
-    for nb, res in zip(notebooks, results):
+    for nb, res in zip(notebooks, results, strict=True):
         prefix = NOTEBOOK_PATTERN.match(nb.name).group(1) + "_"
         for name in res.figures:
             os.replace(stage / "figures" / nb.stem / name, figures_dir / name)

@@ -73,7 +73,7 @@ def clusters(centers, sizes, noise: float, seed: int = 0) -> torch.Tensor:
         raise ValueError("sizes must be positive and noise finite and >= 0")
     gen = _generator(seed)
     parts = [c + (torch.rand(int(s), 2, generator=gen, dtype=torch.float64) * 2 - 1) * noise
-             for c, s in zip(centers, sizes)]
+             for c, s in zip(centers, sizes, strict=True)]
     return torch.cat(parts)
 
 
@@ -410,7 +410,7 @@ def outcome(history: DeformationHistory) -> dict:
         pers = vr_persistence(torch.as_tensor(cloud), max_dim=top)
         for d in range(top + 1):
             out[f"bottleneck{d}_{when}"] = float(bottleneck_distance(pers.diagram(d), target.diagram(d)))
-        out.update({f"{name}_{when}": c for name, c in zip(names, count_features(pers, thresholds))})
-    out.update({f"{name}_target": c for name, c in zip(names, count_features(target, thresholds))})
+        out.update({f"{name}_{when}": c for name, c in zip(names, count_features(pers, thresholds), strict=True)})
+    out.update({f"{name}_target": c for name, c in zip(names, count_features(target, thresholds), strict=True)})
     out["thresholds"] = thresholds
     return out

@@ -11,6 +11,7 @@ __all__ = ["positive", "at_least", "count", "finite", "check_diagram", "constant
 
 
 def positive(name: str, value) -> float:
+    """``value`` as a finite float > 0."""
     value = finite(name, value)
     if value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
@@ -18,6 +19,7 @@ def positive(name: str, value) -> float:
 
 
 def at_least(name: str, value, minimum: float) -> float:
+    """``value`` as a finite float >= ``minimum``."""
     value = finite(name, value)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum:g}, got {value}")
@@ -25,12 +27,16 @@ def at_least(name: str, value, minimum: float) -> float:
 
 
 def count(name: str, value) -> int:
+    """``value`` as a positive integer (not a bool)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
 def finite(name: str, value) -> float:
+    """``value`` as a finite float (not a bool), or ``ValueError`` naming ``name``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -41,6 +47,7 @@ def finite(name: str, value) -> float:
 
 
 def check_diagram(name: str, dgm: torch.Tensor) -> None:
+    """Check that ``dgm`` is a finite ``(k, 2)`` tensor of (birth, death) pairs."""
     if not isinstance(dgm, torch.Tensor) or dgm.dim() != 2 or dgm.shape[1] != 2:
         shape = tuple(dgm.shape) if isinstance(dgm, torch.Tensor) else type(dgm).__name__
         raise ValueError(f"{name} must be a (k, 2) tensor of (birth, death) pairs, got {shape}")
