@@ -7,6 +7,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.topogen-installed
+# Extra `jupyter lab` options, e.g. LAB_FLAGS="--no-browser --port 8890"; root (in a container) needs --allow-root.
+LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: test lint figures smoke bench lab clean-venv
 
@@ -25,7 +27,7 @@ lint: $(STAMP)
 # JUPYTER_PATH puts .venv's kernels first, so a user-level "python3" kernel cannot shadow it.
 lab: $(STAMP)
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (topogen .venv)" >/dev/null
-	JUPYTER_PATH="$(CURDIR)/$(VENV)/share/jupyter" $(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	JUPYTER_PATH="$(CURDIR)/$(VENV)/share/jupyter" $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_FLAGS)
 
 figures: $(STAMP)
 	$(PY) -m topogen.reproduce
