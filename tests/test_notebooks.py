@@ -134,7 +134,12 @@ def test_notebook_defaults_need_no_network(monkeypatch, tmp_path):
         attempts.append(address)
         raise OSError("network disabled by this test")
 
+    def no_lookup(host, *args, **kwargs):
+        attempts.append(host)
+        raise OSError("network disabled by this test")
+
     monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_lookup)  # a name lookup is already a network access
     monkeypatch.setenv("TOPOGEN_DATA_DIR", str(tmp_path))  # no torchvision files either
     checked = 0
     for path in NOTEBOOKS:
