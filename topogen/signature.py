@@ -93,9 +93,13 @@ def signature_distance(pers: Persistence, true_pers: Persistence, dims=(0,), nor
     computed from (``pers.points``); gradients flow to whichever requires them.
     See :func:`loss_signature`.
     """
-    dims = _check_dims(dims)
     points = pers.points if points is None else as_point_tensor(points, "points")
     true_points = true_pers.points if true_points is None else as_point_tensor(true_points, "true_points")
+    return _signature(pers, true_pers, _check_dims(dims), normalize, points, true_points)
+
+
+def _signature(pers, true_pers, dims, normalize, points, true_points) -> torch.Tensor:
+    """:func:`signature_distance` on validated, flattened clouds."""
     if len(points) != len(true_points):
         raise ValueError(f"the signature loss compares clouds whose rows correspond: got {len(points)} and "
                          f"{len(true_points)} points")
@@ -140,10 +144,15 @@ def loss_signature(points, true_points, *, persistence=None, true_persistence=No
     dims = _check_dims(dims)
     if points is None and persistence is None or true_points is None and true_persistence is None:
         raise ValueError("give each cloud or its precomputed persistence")
-    if points is not None and true_points is not None:
-        n, m = len(as_point_tensor(points, "points")), len(as_point_tensor(true_points, "true_points"))
-        if n != m:
-            raise ValueError(f"the signature loss compares clouds whose rows correspond: got {n} and {m} points")
+    # Each cloud is validated once: vr_persistence checks finiteness through its distance matrix, so only a
+    # cloud whose persistence was given is checked here.
+    if points is not None:
+        points = as_point_tensor(points, "points", check_finite=persistence is not None)
+    if true_points is not None:
+        true_points = as_point_tensor(true_points, "true_points", check_finite=true_persistence is not None)
+    if points is not None and true_points is not None and len(points) != len(true_points):
+        raise ValueError(f"the signature loss compares clouds whose rows correspond: got {len(points)} and "
+                         f"{len(true_points)} points")
     top = max(dims)
     if persistence is None:
         persistence = vr_persistence(points, max_dim=top)
@@ -152,4 +161,6 @@ def loss_signature(points, true_points, *, persistence=None, true_persistence=No
     for name, pers in (("persistence", persistence), ("true_persistence", true_persistence)):
         if not isinstance(pers, Persistence) or pers.max_dim < top:
             raise ValueError(f"{name} must be a Persistence computed up to degree {top}")
-    return signature_distance(persistence, true_persistence, dims, normalize, points, true_points)
+    points = persistence.points if points is None else points
+    true_points = true_persistence.points if true_points is None else true_points
+    return _signature(persistence, true_persistence, dims, normalize, points, true_points)
