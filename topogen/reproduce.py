@@ -105,7 +105,7 @@ def normalize_notebook(path: Path, display_path: str) -> None:
     Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
 
 
-def _load_smoke_parameters(path: Path) -> dict:
+def _load_parameters(path: Path) -> dict:
     import yaml
 
     if not path.is_file():
@@ -140,6 +140,33 @@ def _execute(notebook: Path, output: Path, figures: Path, parameters: dict) -> N
             os.environ.pop(FIGURES_ENV, None)
         else:
             os.environ[FIGURES_ENV] = env_before
+
+
+def _execute_each(notebooks, stage: Path, parameters: dict, display_path, label: str, log,
+                  list_figures: bool = False) -> list[Result]:
+    """Execute each notebook into ``stage/notebooks`` and its figures into ``stage/figures/<stem>``, normalized.
+
+    ``parameters`` maps a notebook's stem to its parameters; ``display_path(nb)``
+    is the path the normalized notebook records. Stops at the first failure
+    (:class:`NotebookFailed`), leaving the stage to the caller.
+    """
+    results = []
+    for nb in notebooks:
+        out_nb = stage / "notebooks" / nb.name
+        out_fig = stage / "figures" / nb.stem
+        out_nb.parent.mkdir(parents=True, exist_ok=True)
+        out_fig.mkdir(parents=True, exist_ok=True)
+        log(f"running {nb.name}{label}")
+        start = time.perf_counter()
+        _execute(nb, out_nb, out_fig, parameters.get(nb.stem, {}))
+        normalize_notebook(out_nb, display_path(nb))
+        written = sorted(p.name for p in out_fig.iterdir() if p.is_file())
+        results.append(Result(nb, time.perf_counter() - start, written))
+        log(f"  {nb.name}: {results[-1].seconds:.1f} s, {len(written)} figure(s)")
+        if list_figures:
+            for fig in written:
+                log(f"    {fig}")
+    return results
 
 
 def run(
@@ -178,7 +205,7 @@ def run(
         return []
     params = {}
     if smoke:
-        params = _load_smoke_parameters(Path(smoke_parameters or notebooks_dir / "smoke_parameters.yml"))
+        params = _load_parameters(Path(smoke_parameters or notebooks_dir / "smoke_parameters.yml"))
         output_dir = Path(output_dir or tempfile.mkdtemp(prefix="topogen-smoke-"))
         output_dir.mkdir(parents=True, exist_ok=True)
         stage = output_dir
@@ -187,21 +214,10 @@ def run(
         stage = Path(tempfile.mkdtemp(prefix=".reproduce-", dir=figures_dir.parent))
     results = []
     try:
-        for nb in notebooks:
-            out_nb = stage / "notebooks" / nb.name
-            out_fig = stage / "figures" / nb.stem
-            out_nb.parent.mkdir(parents=True, exist_ok=True)
-            out_fig.mkdir(parents=True, exist_ok=True)
-            log(f"running {nb.name}" + (" (smoke)" if smoke else ""))
-            start = time.perf_counter()
-            _execute(nb, out_nb, out_fig, {**(params.get(nb.stem, {}) if smoke else {}), **(overrides or {})})
-            rel = os.path.relpath(nb, root) if nb.is_relative_to(root) else nb.name
-            normalize_notebook(out_nb, rel)
-            written = sorted(p.name for p in out_fig.iterdir() if p.is_file())
-            results.append(Result(nb, time.perf_counter() - start, written))
-            log(f"  {nb.name}: {results[-1].seconds:.1f} s, {len(written)} figure(s)")
-            for name in written:
-                log(f"    {name}")
+        results = _execute_each(
+            notebooks, stage, {nb.stem: {**params.get(nb.stem, {}), **(overrides or {})} for nb in notebooks},
+            lambda nb: os.path.relpath(nb, root) if nb.is_relative_to(root) else nb.name,
+            " (smoke)" if smoke else "", log, list_figures=True)
         if not smoke:
             _commit(stage, notebooks, notebooks_dir, figures_dir, results)
         else:
@@ -226,7 +242,7 @@ def resolve_parameters(parameters, notebooks_dir: Path) -> tuple[str, Path]:
 
 def _run_named(select, parameters, overrides, notebooks_dir, figures_dir, output_dir, log) -> list[Result]:
     name, path = resolve_parameters(parameters, notebooks_dir)
-    params = _load_smoke_parameters(path)
+    params = _load_parameters(path)
     listed = [p for p in find_notebooks(notebooks_dir) if p.stem in params]
     notebooks = find_notebooks(notebooks_dir, select) if select else listed
     if not notebooks:
@@ -234,24 +250,15 @@ def _run_named(select, parameters, overrides, notebooks_dir, figures_dir, output
     output_dir = Path(output_dir or figures_dir / name)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".reproduce-{name}-", dir=output_dir.parent))
-    results = []
     try:
-        for nb in notebooks:
-            out_nb = stage / nb.name
-            out_fig = stage / "figures" / nb.stem
-            out_fig.mkdir(parents=True, exist_ok=True)
-            log(f"running {nb.name} with the {name!r} parameters")
-            start = time.perf_counter()
-            _execute(nb, out_nb, out_fig, {**params.get(nb.stem, {}), **overrides})
-            normalize_notebook(out_nb, f"{output_dir.name}/{nb.name}")
-            written = sorted(p.name for p in out_fig.iterdir() if p.is_file())
-            results.append(Result(nb, time.perf_counter() - start, written))
-            log(f"  {nb.name}: {results[-1].seconds:.1f} s, {len(written)} figure(s)")
+        results = _execute_each(
+            notebooks, stage, {nb.stem: {**params.get(nb.stem, {}), **overrides} for nb in notebooks},
+            lambda nb: f"{output_dir.name}/{nb.name}", f" with the {name!r} parameters", log)
         output_dir.mkdir(parents=True, exist_ok=True)
         for nb, res in zip(notebooks, results, strict=True):
             for fig in res.figures:
                 os.replace(stage / "figures" / nb.stem / fig, output_dir / fig)
-            os.replace(stage / nb.name, output_dir / nb.name)
+            os.replace(stage / "notebooks" / nb.name, output_dir / nb.name)
         log(f"{name} outputs in {output_dir}")
     finally:
         shutil.rmtree(stage, ignore_errors=True)
