@@ -21,7 +21,7 @@ from . import params
 from .data import DATASETS, SOURCES, SPLITS, ImageData, load_dataset
 from .metrics import Evaluator, load_classifier
 from .models import Classifier
-from .training import PAPER_WEIGHTS, TrainConfig, train_seeds
+from .training import NOISE, PAPER_WEIGHTS, TrainConfig, train_seeds
 
 __all__ = ["Study", "mnist_study"]
 
@@ -125,7 +125,7 @@ def mnist_study(*, seed: int = 0, n_seeds: int = 5, steps: int = 300, eval_steps
         n_jobs = 1  # one process drives the accelerator
     config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, weights=tuple(weights), eval_at=eval_steps,
                          device=device, latent_dim=params.check_int("latent_dim", latent_dim, minimum=1),
-                         noise=params.check_choice("noise", noise, ("paired", "sequential")))
+                         noise=params.check_choice("noise", noise, NOISE))
     data = load_dataset(dataset, data_source, split=split)
     classifier = load_classifier(data)
     evaluator = Evaluator(data, classifier, n_prior=n_prior, seed=seed, topo_batches=topo_batches,

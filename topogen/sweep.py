@@ -139,13 +139,11 @@ def cluster(address: str = ""):
         An address that is not a string or does not name a protocol
         (``tcp://``, ``tls://``, ``inproc://``, ...).
     """
-    if not isinstance(address, str):
-        raise ValueError(f"dask_scheduler must be an address string such as 'tcp://HOST:8786', got {address!r}")
-    if not address:
+    from .params import check_address
+
+    if not check_address("dask_scheduler", address):
         yield "loky"
         return
-    if "://" not in address:
-        raise ValueError(f"dask_scheduler must be an address such as 'tcp://HOST:8786', got {address!r}")
     from distributed import Client
 
     with Client(address, set_as_default=True):

@@ -62,8 +62,6 @@ __all__ = [
 
 #: Model variants :func:`train_paired` knows.
 MODELS = ("vae", "topovae", "topovae_z", "topovae_z_raw", "topovae_sig")
-#: Kinds a variant of :func:`train_paired` may have.
-KINDS = MODELS
 #: Noise protocols: identical noise for every model, or one stream drawn in turn.
 NOISE = ("paired", "sequential")
 PAPER_WEIGHTS = (15.0, 15.0, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -233,8 +231,8 @@ def train_paired(
     specs = {name: (name, {"signature0": config.signature_weight} if name == "topovae_sig" else config.weights)
              for name in models}
     for name, spec in (variants or {}).items():
-        if name in specs or not (isinstance(spec, tuple) and len(spec) == 2 and spec[0] in KINDS):
-            raise ValueError(f"variant {name!r} must be a new name mapped to (kind, weights) with kind in {KINDS}")
+        if name in specs or not (isinstance(spec, tuple) and len(spec) == 2 and spec[0] in MODELS):
+            raise ValueError(f"variant {name!r} must be a new name mapped to (kind, weights) with kind in {MODELS}")
         specs[name] = spec
     device = torch.device(config.device)
     torch.manual_seed(seed)
@@ -422,7 +420,7 @@ def train_seeds(data, seeds, config: TrainConfig = TrainConfig(), models=("vae",
     """
     from .sweep import run_sweep
 
-    key = getattr(evaluator, "key", "") if evaluator is not None else ""
+    key = getattr(evaluator, "key", "")
     units = [dict(data=data, seed=int(s), config=config, models=tuple(models), variants=variants,
                   evaluator=evaluator, evaluator_key=key, cache=cache, threads=threads) for s in seeds]
     out = run_sweep(_seed_unit, units, n_jobs=n_jobs, backend=backend, cache=False, scheduler=scheduler)
