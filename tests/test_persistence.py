@@ -231,3 +231,17 @@ def test_degree2_gradcheck(rng):
     diagrams = pers.diagrams()
     assert set(diagrams) == {0, 1, 2}
     np.testing.assert_array_equal(diagrams[2].detach().numpy(), pers.diagram(2).detach().numpy())
+
+
+def test_pair_lengths_is_one_gather_of_the_edges(rng):
+    from topogen.persistence import pair_lengths
+
+    x = torch.tensor(rng.normal(size=(20, 3)))
+    pers = vr_persistence(x, max_dim=2)
+    extra = torch.tensor([[0, 5], [3, 7]])
+    lengths, extra_lengths = pair_lengths(x, [pers.edges(0), pers.edges(1), pers.edges(2)], extra)
+    assert lengths[0][0] is None and torch.equal(lengths[0][1], edge_lengths(x, pers.death_edges0))
+    assert torch.equal(lengths[1][0], edge_lengths(x, pers.birth_edges1))
+    assert torch.equal(lengths[2][1], edge_lengths(x, pers.death_edges2))
+    assert torch.equal(extra_lengths, edge_lengths(x, extra))
+    assert pair_lengths(x, [pers.edges(0)])[1] is None

@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-__all__ = ["Persistence", "vr_persistence", "edge_lengths", "as_point_tensor", "pairwise_distances", "MAX_DIM"]
+__all__ = ["Persistence", "vr_persistence", "edge_lengths", "pair_lengths", "as_point_tensor", "pairwise_distances",
+           "MAX_DIM"]
 
 #: Highest homology degree :func:`vr_persistence` computes.
 MAX_DIM = 2
@@ -111,6 +112,33 @@ def edge_lengths(points: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     return _EdgeLengths.apply(points, edges[:, 0].contiguous(), edges[:, 1].contiguous())
 
 
+def pair_lengths(points: torch.Tensor, pairs: list, extra: torch.Tensor | None = None):
+    """Lengths of the critical edges of persistence pairs, read off ``points`` in one batched gather.
+
+    Parameters
+    ----------
+    points : torch.Tensor
+        ``(N, D)`` cloud whose coordinates give the lengths (any cloud with
+        rows matching the edges' vertex indices).
+    pairs : list of tuple
+        ``(birth_edges or None, death_edges)`` per group of pairs (see
+        :meth:`Persistence.edges`).
+    extra : torch.Tensor, optional
+        ``(k, 2)`` further edges measured in the same gather.
+
+    Returns
+    -------
+    lengths : list of tuple
+        ``(birth_lengths or None, death_lengths)`` per entry of ``pairs``.
+    extra_lengths : torch.Tensor or None
+    """
+    parts = [e for births, deaths in pairs for e in (births, deaths) if e is not None]
+    parts = [e.to(points.device) for e in parts + ([extra] if extra is not None else [])]
+    flat = iter(torch.split(edge_lengths(points, torch.cat(parts)), [len(e) for e in parts]))
+    lengths = [(None if births is None else next(flat), next(flat)) for births, _ in pairs]
+    return lengths, (next(flat) if extra is not None else None)
+
+
 def _check_max_dim(max_dim, name: str = "max_dim") -> int:
     if isinstance(max_dim, bool) or not isinstance(max_dim, (int, np.integer)) or not 0 <= int(max_dim) <= MAX_DIM:
         raise ValueError(f"{name} must be 0, 1 or 2, got {max_dim!r}")
@@ -172,23 +200,11 @@ class Persistence:
 
     def _diagrams(self, degrees) -> dict:
         """Diagrams of ``degrees`` from one batched gather of their critical edges."""
-        parts, sizes = [], []
-        for dim in degrees:
-            births, deaths = self.edges(dim)
-            for edges in (births, deaths):
-                if edges is not None:
-                    parts.append(edges)
-                    sizes.append(len(edges))
-        lengths = torch.split(edge_lengths(self.points, torch.cat(parts)), sizes)
-        out, k = {}, 0
-        for dim in degrees:
-            if dim == 0:
-                out[0] = torch.stack([torch.zeros_like(lengths[k]), lengths[k]], dim=1)
-                k += 1
-            else:
-                out[dim] = torch.stack([lengths[k], lengths[k + 1]], dim=1)
-                k += 2
-        return out
+        lengths, _ = pair_lengths(self.points, [self.edges(dim) for dim in degrees])
+        return {
+            dim: torch.stack([torch.zeros_like(death) if birth is None else birth, death], dim=1)
+            for dim, (birth, death) in zip(degrees, lengths, strict=True)
+        }
 
     def diagram(self, dim: int) -> torch.Tensor:
         """Finite part of the degree-``dim`` diagram as a ``(k, 2)`` tensor.

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .persistence import MAX_DIM, Persistence, as_point_tensor, edge_lengths, pairwise_distances, vr_persistence
+from .persistence import MAX_DIM, Persistence, as_point_tensor, pair_lengths, pairwise_distances, vr_persistence
 
 __all__ = ["loss_signature", "signature_distance"]
 
@@ -56,33 +56,18 @@ def _longest_edge(pers: Persistence) -> torch.Tensor:
 
 def _select(points: torch.Tensor, pairings: list, longest: torch.Tensor | None) -> list:
     """Selected (normalized) distances of ``points`` at each pairing, one gather for all of them."""
-    parts, sizes = [], []
-    for pairing in pairings:
-        for births, deaths in pairing:
-            for edges in (births, deaths):
-                if edges is not None:
-                    parts.append(edges.to(points.device))
-                    sizes.append(len(edges))
-    if longest is not None:
-        parts.append(longest.to(points.device))
-        sizes.append(1)
-    lengths = torch.split(edge_lengths(points, torch.cat(parts)), sizes)
-    if longest is not None:
-        scale = lengths[-1][0]
+    lengths, scale = pair_lengths(points, [pair for pairing in pairings for pair in pairing], longest)
+    if scale is not None:
+        scale = scale[0]
         scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # a cloud of identical points stays 0
-        lengths = [part / scale for part in lengths[:-1]]
-    out, k = [], 0
-    for pairing in pairings:
-        values = []
-        for births, _ in pairing:
-            if births is None:
-                values.append(lengths[k])
-                k += 1
-            else:
-                values.append((lengths[k + 1] - lengths[k]).abs())
-                k += 2
-        out.append(torch.cat(values))
-    return out
+
+    def select(birth, death):  # degree 0: the death edge; higher degrees: |death edge - birth edge|
+        if scale is not None:
+            birth, death = (None if birth is None else birth / scale), death / scale
+        return death if birth is None else (death - birth).abs()
+
+    selected = iter([select(birth, death) for birth, death in lengths])
+    return [torch.cat([next(selected) for _ in pairing]) for pairing in pairings]
 
 
 def signature_distance(pers: Persistence, true_pers: Persistence, dims=(0,), normalize: bool = True,
