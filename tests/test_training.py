@@ -137,9 +137,12 @@ def test_sequential_noise_is_one_stream_and_differs_only_by_the_noise(data, monk
     np.testing.assert_array_equal(alone["vae"].kld, logs["vae_b"].kld)
 
 
-def test_noise_protocol_is_validated():
+def test_noise_protocol_and_signature_weight_are_validated():
     with pytest.raises(ValueError, match="noise must be one of"):
         TrainConfig(noise="shared")
+    for bad in (-1.0, float("nan"), "a"):
+        with pytest.raises(ValueError, match="signature_weight"):
+            TrainConfig(signature_weight=bad)
 
 
 def test_train_seeds_is_identical_whatever_n_jobs(data, tmp_path, monkeypatch):

@@ -44,6 +44,7 @@ from .losses import TopologicalLoss
 from .models import ConvVAE
 from .paths import progress_bar
 from .persistence import edge_lengths, vr_persistence
+from .validation import at_least
 
 __all__ = [
     "MODELS",
@@ -91,7 +92,7 @@ class TrainConfig:
         if not (self.lr > 0 and np.isfinite(self.lr)):
             raise ValueError(f"lr must be finite and positive, got {self.lr}")
         TopologicalLoss(self.weights)  # validates the weights
-        TopologicalLoss({"signature0": self.signature_weight})
+        at_least("signature_weight", self.signature_weight, 0)
 
 
 @dataclass
