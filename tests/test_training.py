@@ -191,3 +191,49 @@ def test_prefetch_persistence_equals_the_loop(data):
     assert list(prefetch_persistence([], max_dim=0)) == []
     with pytest.raises(ValueError, match="ahead"):
         next(prefetch_persistence(batches, ahead=0))
+
+
+def _weights_sum(model) -> dict:
+    """A deterministic stand-in evaluator (module level: it travels to workers)."""
+    with torch.no_grad():
+        return {"weights": float(sum(p.double().sum() for p in model.parameters()))}
+
+
+def test_models_trained_as_separate_units_equal_the_lockstep_run(data, tmp_path, monkeypatch):
+    from topogen.caching import fixed_threads
+    from topogen.training import seed_units, train_seeds
+
+    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
+    config = TrainConfig(steps=4, batch_size=32, eval_at=(2,), signature_weight=3.0)
+    models = ("vae", "topovae", "topovae_z", "topovae_sig")
+    variants = {"topovae_b0": ("topovae", {"bottleneck0": 5.0}), "placebo": ("vae", None)}
+    assert len(seed_units(config, models, variants)) == 6
+    split, hits = train_seeds(data, [1, 2], config, models, variants=variants, evaluator=_weights_sum, n_jobs=1)
+    assert hits == [False, False]
+    for seed, runs in zip([1, 2], split, strict=True):
+        with fixed_threads(1):
+            lockstep = train_paired(data, seed, config, models, evaluator=_weights_sum, variants=variants)
+        assert list(runs) == list(lockstep)  # models, then variants, in order
+        for name, log in lockstep.items():
+            for field in ("bce", "kld", "topo_grad", "batches"):
+                np.testing.assert_array_equal(getattr(runs[name], field), getattr(log, field), err_msg=name)
+            assert runs[name].topo.keys() == log.topo.keys()
+            for term, values in log.topo.items():
+                np.testing.assert_array_equal(runs[name].topo[term], values)
+            assert runs[name].evaluations == log.evaluations
+    # each model is cached on its own: the plain VAE is found whatever the topological weights ...
+    other = TrainConfig(steps=4, batch_size=32, eval_at=(2,), weights=(1.0,) * 7, signature_weight=9.0)
+    again, hits = train_seeds(data, [1, 2], other, ("vae",), evaluator=_weights_sum, n_jobs=1)
+    assert hits == [True, True]
+    np.testing.assert_array_equal(again[0]["vae"].bce, split[0]["vae"].bce)
+    # ... while a TopoVAE with other weights is a new run
+    assert train_seeds(data, [1], other, ("topovae",), evaluator=_weights_sum, n_jobs=1)[1] == [False]
+
+
+def test_sequential_noise_keeps_a_seed_in_one_unit():
+    from topogen.training import seed_units
+
+    config = TrainConfig(noise="sequential")
+    variants = {"placebo": ("vae", None)}
+    assert seed_units(config, ("vae",), variants) == [(("vae",), variants)]
+    assert seed_units(TrainConfig(), ("vae",), variants) == [(("vae",), None), ((), variants)]

@@ -34,7 +34,7 @@ trained that way measure how far noise alone moves a comparison (a placebo).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -56,6 +56,7 @@ __all__ = [
     "train_paired",
     "train_paired_cached",
     "train_seeds",
+    "seed_units",
     "cache_key",
     "mean_pairwise_distance",
     "prefetch_persistence",
@@ -351,7 +352,9 @@ def cache_key(data, seed: int, config: TrainConfig, models, extra: str = "", var
     the settings, the models and variants, the evaluator (``extra``), torch's
     version and the source of every ``topogen`` module training depends on
     (:func:`~topogen.caching.code_fingerprint`): change any of them and the run
-    is recomputed.
+    is recomputed. Settings a run does not read are left out: plain VAEs are
+    keyed without the topological weights, so every notebook that trains the
+    same VAE finds it.
     """
     import hashlib
 
@@ -361,6 +364,8 @@ def cache_key(data, seed: int, config: TrainConfig, models, extra: str = "", var
     h.update(data.describe().encode())
     h.update(data.train_x[:32].numpy().tobytes())
     h.update(data.test_x[:32].numpy().tobytes())
+    if all(m == "vae" for m in models) and all(v[0] == "vae" for v in (variants or {}).values()):
+        config = replace(config, weights=PAPER_WEIGHTS, signature_weight=1.0)  # plain VAEs use neither
     variants = sorted((k, (v[0], None if v[1] is None else repr(v[1]))) for k, v in (variants or {}).items())
     # the thread count changes floating-point summation order, hence the trained weights
     h.update(repr((seed, config, tuple(models), variants, extra, torch.__version__, torch.get_num_threads())).encode())
@@ -392,10 +397,10 @@ def train_paired_cached(data, seed: int, config: TrainConfig = TrainConfig(), mo
 
 
 def _seed_unit(data, seed, config, models, variants, evaluator, evaluator_key, cache, threads):
-    """One seed of :func:`train_seeds` (module level, so joblib/Dask workers can import it)."""
+    """One unit of :func:`train_seeds` (module level, so joblib/Dask workers can import it)."""
     from .caching import fixed_threads
 
-    with fixed_threads(threads):  # results must not depend on where (which process) a seed runs
+    with fixed_threads(threads):  # results must not depend on where (which process) a unit runs
         logs, hit = train_paired_cached(data, seed, config, models, evaluator=evaluator, evaluator_key=evaluator_key,
                                         cache=cache, progress=False, variants=variants)
     for log in logs.values():
@@ -403,26 +408,55 @@ def _seed_unit(data, seed, config, models, variants, evaluator, evaluator_key, c
     return logs, hit
 
 
+def seed_units(config: TrainConfig, models, variants: dict | None = None) -> list[tuple[tuple, dict | None]]:
+    """How one seed's paired run splits into independent units: ``[(models, variants), ...]``.
+
+    Under ``noise="paired"`` every model of a seed depends only on the seed
+    (initial weights, batches, its own identically seeded noise) and on the
+    input batches' persistence, which is deterministic: each model is its own
+    unit, trained alone, with results bit-identical to the lockstep run of
+    :func:`train_paired`. Units of equal cost balance across workers (5 seeds
+    on 2 cores no longer leave one core idle for a third of the time) and a
+    model shared by two notebooks (the VAE) is trained and cached once.
+    Under ``noise="sequential"`` the models read one noise stream in turn, so
+    the seed stays one unit.
+    """
+    if config.noise == "sequential":
+        return [(tuple(models), variants)]
+    return [((m,), None) for m in models] + [((), {name: spec}) for name, spec in (variants or {}).items()]
+
+
 def train_seeds(data, seeds, config: TrainConfig = TrainConfig(), models=("vae", "topovae", "topovae_z"), *,
                 variants: dict | None = None, evaluator=None, cache: bool = True, n_jobs: int = 1,
                 backend: str = "loky", threads: int = 1, scheduler: str = "") -> tuple[list, list]:
     """Paired runs of several seeds, as independent units of :func:`topogen.sweep.run_sweep`.
 
-    Every seed trains with ``threads`` intra-op threads wherever it runs, so
-    the results are identical for any ``n_jobs`` and backend (a serial run,
-    parallel processes, or a Dask cluster: ``scheduler="tcp://HOST:8786"``).
+    The units are :func:`seed_units` (one per model and seed under paired
+    noise), each cached on its own. Every unit trains with ``threads``
+    intra-op threads wherever it runs, so the results are identical for any
+    ``n_jobs`` and backend (a serial run, parallel processes, or a Dask
+    cluster: ``scheduler="tcp://HOST:8786"``).
 
     Returns
     -------
     runs : list of dict
-        ``{model: RunLog}`` per seed (without weights).
+        ``{model: RunLog}`` per seed (without weights), ``models`` then ``variants``.
     cached : list of bool
-        Whether each seed came from the cache.
+        Whether each seed came entirely from the cache.
     """
     from .sweep import run_sweep
 
     key = getattr(evaluator, "key", "")
-    units = [dict(data=data, seed=int(s), config=config, models=tuple(models), variants=variants,
-                  evaluator=evaluator, evaluator_key=key, cache=cache, threads=threads) for s in seeds]
+    units, owners = [], []
+    for s in seeds:
+        for unit_models, unit_variants in seed_units(config, models, variants):
+            units.append(dict(data=data, seed=int(s), config=config, models=unit_models, variants=unit_variants,
+                              evaluator=evaluator, evaluator_key=key, cache=cache, threads=threads))
+            owners.append(int(s))
     out = run_sweep(_seed_unit, units, n_jobs=n_jobs, backend=backend, cache=False, scheduler=scheduler)
-    return [r for r, _ in out], [h for _, h in out]
+    runs = {int(s): {} for s in seeds}
+    hits = dict.fromkeys(runs, True)
+    for s, (logs, hit) in zip(owners, out, strict=True):
+        runs[s].update(logs)
+        hits[s] = hits[s] and hit
+    return [runs[int(s)] for s in seeds], [hits[int(s)] for s in seeds]
