@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 from scipy.spatial.distance import pdist, squareform
 
@@ -113,6 +115,28 @@ def _density_kl(dx: np.ndarray, dz: np.ndarray, sigma: float) -> float:
     return float(np.sum(p * (np.log(p) - np.log(q))))
 
 
+def _compute_geometry(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distances divided by the largest one, and neighbour ranks, of ``(n, D)`` points."""
+    d = squareform(pdist(points))
+    m = d.max()
+    return d / (m if m > 0 else 1.0), neighbour_ranks(d)
+
+
+_GEOMETRY: dict = {}
+
+
+def _geometry(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_compute_geometry`, remembered for the last input array (keyed by its bytes), read-only."""
+    key = (points.shape, hashlib.sha256(points.tobytes()).hexdigest())
+    if key not in _GEOMETRY:
+        _GEOMETRY.clear()
+        normalized, ranks = _compute_geometry(points)
+        normalized.setflags(write=False)
+        ranks.setflags(write=False)
+        _GEOMETRY[key] = normalized, ranks
+    return _GEOMETRY[key]
+
+
 def topoae_metrics(inputs, latents, *, k: int = 10, sigmas=(0.01, 0.1, 1.0)) -> dict:
     """The latent-quality measures of Topological Autoencoders between inputs and their latents.
 
@@ -160,10 +184,8 @@ def topoae_metrics(inputs, latents, *, k: int = 10, sigmas=(0.01, 0.1, 1.0)) -> 
     sigmas = tuple(float(s) for s in sigmas)
     if not sigmas or any(not np.isfinite(s) or s <= 0 for s in sigmas):
         raise ValueError(f"sigmas must be positive, got {sigmas!r}")
-    dx, dz = squareform(pdist(x)), squareform(pdist(z))
-    mx, mz = dx.max(), dz.max()
-    nx, nz = dx / (mx if mx > 0 else 1.0), dz / (mz if mz > 0 else 1.0)
-    rx, rz = neighbour_ranks(dx), neighbour_ranks(dz)
+    nx, rx = _geometry(x)  # the inputs are usually the same test images for every model: computed once
+    nz, rz = _compute_geometry(z)
     out = {f"kl_{s:g}": _density_kl(nx, nz, s) for s in sigmas}
     out["trust"] = _trust(rx, rz, k)
     out["cont"] = _trust(rz, rx, k)

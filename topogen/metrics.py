@@ -300,8 +300,9 @@ class Evaluator:
             gen = torch.Generator().manual_seed(self._prior_seed)
             z = torch.randn(self.n_prior, model.latent_dim, generator=gen)  # CPU stream: same on every device
             samples = model.decode(z.to(device)).cpu()
-            pred = self.classifier(samples).argmax(1).numpy()
-            feats = self.classifier.features(samples).numpy()
+            feats = self.classifier.features(samples)  # the classifier's body, run once for both uses
+            pred = self.classifier.head(feats).argmax(1).numpy()
+            feats = feats.numpy()
         model.train(was_training)
         topo = {}
         if self.topo_batches:
