@@ -99,3 +99,20 @@ def test_vae_trials_one_model_per_unit_equal_the_whole_trial(tmp_path, monkeypat
         assert split[name]["evaluations"] == res["evaluations"]
     with pytest.raises(ValueError, match="'vae'"):
         vae_trials([1], {"vae": {"bottleneck0": 1.0}}, **kwargs)
+
+
+def test_a_spelled_out_default_is_the_same_cached_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
+    first = sweep.run_sweep(synthetic_trial, CONFIGS[:1])
+    calls = []
+    monkeypatch.setattr("topogen.ablation.vr_persistence", lambda *a, **k: calls.append(1))
+    again = sweep.run_sweep(synthetic_trial, [dict(CONFIGS[0], fallback="dominant", threads=1)])
+    assert not calls  # the defaults were spelled out: same unit, answered by the cache
+    _same(first, again)
+
+
+def test_configurations_that_do_not_fit_the_function_are_named():
+    with pytest.raises(ValueError, match="configuration 1 does not fit synthetic_trial.*stepz"):
+        sweep.run_sweep(synthetic_trial, [CONFIGS[0], dict(CONFIGS[0], stepz=3)])
+    with pytest.raises(ValueError, match="configuration 0 does not fit.*task"):
+        sweep.run_sweep(synthetic_trial, [dict(weights={"bottleneck0": 1.0})], cache=False)

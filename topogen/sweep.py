@@ -2,8 +2,9 @@
 
 ``run_sweep(fn, configs)`` evaluates ``fn(**config)`` for every configuration,
 in parallel processes (``n_jobs``), with each result cached on disk under
-``.cache/joblib`` keyed by the function and its arguments, so a rerun only
-computes what changed. With ``backend="dask"`` the same calls go to a
+``.cache/joblib`` keyed by the function and its arguments (defaults filled
+in, so spelling a default out or leaving it out is the same run), so a rerun
+only computes what changed. With ``backend="dask"`` the same calls go to a
 ``dask.distributed`` cluster through joblib's Dask backend (the optional
 ``distributed`` extra; a ``Client`` must be active).
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -76,7 +78,8 @@ def run_sweep(
     Raises
     ------
     ValueError
-        Unknown backend, non-positive ``n_jobs`` or a configuration that is not a mapping.
+        Unknown backend, non-positive ``n_jobs``, or a configuration that is not a mapping or that
+        ``fn`` cannot take (unknown or missing arguments).
     """
     from joblib import Parallel, delayed, parallel_config
 
@@ -87,9 +90,7 @@ def run_sweep(
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
-    configs = list(configs)
-    if not all(isinstance(c, dict) for c in configs):
-        raise ValueError("every configuration must be a dict of keyword arguments")
+    configs = [_complete(fn, c, i) for i, c in enumerate(configs)]
     if cache:
         from .caching import code_fingerprint
 
@@ -113,6 +114,26 @@ def run_sweep(
         # is silenced, so executed notebooks carry no noise.
         warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given", category=UserWarning)
         return Parallel(n_jobs=n_jobs, backend=backend)(jobs)
+
+
+def _complete(fn: Callable, config, index: int) -> dict:
+    """``config`` with ``fn``'s defaults filled in, so that a call that spells out a default and one that
+    leaves it out are the same unit (one cache entry); a configuration ``fn`` cannot take is a ``ValueError``."""
+    if not isinstance(config, dict):
+        raise ValueError("every configuration must be a dict of keyword arguments")
+    signature = inspect.signature(fn)
+    try:
+        bound = signature.bind(**config)
+    except TypeError as err:
+        raise ValueError(f"configuration {index} does not fit {fn.__qualname__}{signature}: {err}") from None
+    bound.apply_defaults()
+    full = {}
+    for name, value in bound.arguments.items():
+        if signature.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+            full.update(value)
+        else:
+            full[name] = value
+    return full
 
 
 def _call(target: str, code: str, kwargs: dict):
