@@ -237,3 +237,13 @@ def test_sequential_noise_keeps_a_seed_in_one_unit():
     variants = {"placebo": ("vae", None)}
     assert seed_units(config, ("vae",), variants) == [(("vae",), variants)]
     assert seed_units(TrainConfig(), ("vae",), variants) == [(("vae",), None), ((), variants)]
+
+
+def test_train_seeds_checks_names_before_splitting(data):
+    from topogen.training import train_seeds
+
+    config = TrainConfig(steps=2, batch_size=32, eval_at=())
+    with pytest.raises(ValueError, match="variant 'vae' must be a new name"):
+        train_seeds(data, [0], config, ("vae",), variants={"vae": ("vae", None)}, cache=False)
+    with pytest.raises(ValueError, match="models must be a non-empty subset"):
+        train_seeds(data, [0], config, ("vae", "gan"), cache=False)

@@ -187,6 +187,20 @@ def _vae_terms(recon, x, mu, logvar):
     return bce, kld
 
 
+def _model_specs(config: TrainConfig, models, variants: dict | None) -> dict:
+    """``{name: (kind, weights)}`` of every model and variant, checked (``ValueError`` naming the problem)."""
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not (models or variants):
+        raise ValueError(f"models must be a non-empty subset of {MODELS}, got {list(models)}")
+    specs = {name: (name, {"signature0": config.signature_weight} if name == "topovae_sig" else config.weights)
+             for name in models}
+    for name, spec in (variants or {}).items():
+        if name in specs or not (isinstance(spec, tuple) and len(spec) == 2 and spec[0] in MODELS):
+            raise ValueError(f"variant {name!r} must be a new name mapped to (kind, weights) with kind in {MODELS}")
+        specs[name] = spec
+    return specs
+
+
 def train_paired(
     data,
     seed: int,
@@ -227,15 +241,7 @@ def train_paired(
     dict
         ``{model: RunLog}``.
     """
-    unknown = [m for m in models if m not in MODELS]
-    if unknown or not (models or variants):
-        raise ValueError(f"models must be a non-empty subset of {MODELS}, got {list(models)}")
-    specs = {name: (name, {"signature0": config.signature_weight} if name == "topovae_sig" else config.weights)
-             for name in models}
-    for name, spec in (variants or {}).items():
-        if name in specs or not (isinstance(spec, tuple) and len(spec) == 2 and spec[0] in MODELS):
-            raise ValueError(f"variant {name!r} must be a new name mapped to (kind, weights) with kind in {MODELS}")
-        specs[name] = spec
+    specs = _model_specs(config, models, variants)
     device = torch.device(config.device)
     torch.manual_seed(seed)
     init = ConvVAE(latent_dim=config.latent_dim).state_dict()
@@ -446,6 +452,7 @@ def train_seeds(data, seeds, config: TrainConfig = TrainConfig(), models=("vae",
     """
     from .sweep import run_sweep
 
+    _model_specs(config, models, variants)  # checked here: split into units, a clash of names would go unseen
     key = getattr(evaluator, "key", "")
     units, owners = [], []
     for s in seeds:
