@@ -32,7 +32,7 @@ def test_cache_answers_a_rerun(tmp_path, monkeypatch):
     first = sweep.run_sweep(synthetic_trial, CONFIGS[:1])
     assert any((tmp_path / "joblib").rglob("output.pkl"))
     calls = []
-    monkeypatch.setattr("topogen.ablation.vr_persistence", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr("topogen.synthetic.deform", lambda *a, **k: calls.append(1))
     again = sweep.run_sweep(synthetic_trial, CONFIGS[:1])  # from the cache: nothing recomputed
     assert not calls
     _same(first, again)
@@ -105,7 +105,7 @@ def test_a_spelled_out_default_is_the_same_cached_run(tmp_path, monkeypatch):
     monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
     first = sweep.run_sweep(synthetic_trial, CONFIGS[:1])
     calls = []
-    monkeypatch.setattr("topogen.ablation.vr_persistence", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr("topogen.synthetic.deform", lambda *a, **k: calls.append(1))
     again = sweep.run_sweep(synthetic_trial, [dict(CONFIGS[0], fallback="dominant", threads=1)])
     assert not calls  # the defaults were spelled out: same unit, answered by the cache
     _same(first, again)

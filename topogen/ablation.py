@@ -7,12 +7,10 @@ configuration, or send it to a Dask cluster.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from .caching import fixed_threads
 from .losses import ALL_TERMS, PAPER_TERMS, TopologicalLoss, bottleneck_distance, wasserstein_distance
-from .persistence import vr_persistence
 
 __all__ = [
     "SINGLE_TERMS",
@@ -35,11 +33,11 @@ def synthetic_configs() -> dict:
     return configs
 
 
-def _distances(cloud: np.ndarray, target) -> dict:
-    pers = vr_persistence(torch.as_tensor(cloud), max_dim=1)
+def _distances(diagrams: dict, target: dict) -> dict:
+    """Bottleneck and 1-Wasserstein distances, degrees 0 and 1, between recorded diagrams ``{degree: array}``."""
     out = {}
     for d in (0, 1):
-        dgm, tgt = pers.diagram(d), target.diagram(d)
+        dgm, tgt = torch.as_tensor(diagrams[d]), torch.as_tensor(target[d])
         out[f"bottleneck{d}"] = float(bottleneck_distance(dgm, tgt))
         out[f"wasserstein{d}"] = float(wasserstein_distance(dgm, tgt))
     return out
@@ -71,32 +69,27 @@ def synthetic_trial(
     _, hist, counts = run_experiment(task, seed=seed, steps_fraction=steps_fraction, weights=weights,
                                      fallback=fallback, snapshots=snapshots, loss_kwargs=loss_kwargs, threads=threads)
     steps = hist.settings["steps"]
-    with fixed_threads(threads):
-        target = vr_persistence(torch.as_tensor(hist.target), max_dim=1)
-        start = _distances(hist.clouds[0], target)
-        end = _distances(hist.clouds[-1], target)
-        # The trajectory needs only the bottleneck (not the Wasserstein terms of _distances).
-        total = []
-        for cloud in hist.clouds:
-            pers = vr_persistence(torch.as_tensor(cloud), max_dim=1)
-            total.append(max(float(bottleneck_distance(pers.diagram(d), target.diagram(d))) for d in (0, 1)))
-        half = [s for s, v in zip(hist.snapshot_steps, total, strict=True) if v <= total[0] / 2]
-        # counts: features at the target's scale, counted as notebook 01 counts them
-        return {
-            "task": task,
-            "seed": seed,
-            "steps": steps,
-            "start": start,
-            "end": end,
-            "ratio": total[-1] / total[0] if total[0] > 0 else float("nan"),
-            "steps_to_half": float(half[0]) if half else float("nan"),
-            "ms_per_step": 1e3 * hist.seconds / steps,
-            "fallback_steps": int(hist.fallback_steps.sum()),
-            "features_end": (counts["clusters_end"], counts["loops_end"]),
-            "features_target": (counts["clusters_target"], counts["loops_target"]),
-            "final": hist.clouds[-1],
-            "target": hist.target,
-        }
+    # deform recorded every snapshot's diagrams and the target's: measured from those, not recomputed
+    target = hist.target_diagrams
+    total = [max(float(bottleneck_distance(torch.as_tensor(dgms[d]), torch.as_tensor(target[d]))) for d in (0, 1))
+             for dgms in hist.diagrams]  # the trajectory needs only the bottleneck
+    half = [s for s, v in zip(hist.snapshot_steps, total, strict=True) if v <= total[0] / 2]
+    return {
+        "task": task,
+        "seed": seed,
+        "steps": steps,
+        "start": _distances(hist.diagrams[0], target),
+        "end": _distances(hist.diagrams[-1], target),
+        "ratio": total[-1] / total[0] if total[0] > 0 else float("nan"),
+        "steps_to_half": float(half[0]) if half else float("nan"),
+        "ms_per_step": 1e3 * hist.seconds / steps,
+        "fallback_steps": int(hist.fallback_steps.sum()),
+        # features at the target's scale, counted as notebook 01 counts them
+        "features_end": (counts["clusters_end"], counts["loops_end"]),
+        "features_target": (counts["clusters_target"], counts["loops_target"]),
+        "final": hist.clouds[-1],
+        "target": hist.target,
+    }
 
 
 def matched_weights(term_values: dict, reference: float, combined: bool = False) -> dict:
