@@ -122,9 +122,20 @@ def test_topological_fidelity_bad_input():
 def test_evaluator_topological_fidelity():
     data = _tiny_data(64)
     ev = M.Evaluator(data, Classifier().eval(), n_prior=50, grid=4, topo_batches=2, topo_batch_size=8)
-    out = ev(ConvVAE())
+    torch.manual_seed(3)
+    model = ConvVAE()
+    out = ev(model)
     assert set(M.TOPO_METRICS) <= set(out)
     assert all(out[k] >= 0 for k in M.TOPO_METRICS)
+    # the evaluator keeps the real batches' diagrams: its values are those of topological_fidelity computed afresh
+    model.eval()
+    with torch.no_grad():
+        recon = model.decode(model.encode(data.test_x)[0])
+        samples = model.decode(torch.randn(50, model.latent_dim, generator=torch.Generator().manual_seed(ev.seed)))
+    real = data.test_x[ev._topo_index]
+    for source, fake in (("recon", recon[ev._topo_index]), ("prior", samples)):
+        expected = M.topological_fidelity(fake, real, batch_size=8, n_batches=2)
+        assert {k: out[f"{source}_{k}"] for k in expected} == expected
     assert "topo2x8" in ev.key and "topo" not in M.Evaluator(data, Classifier().eval(), n_prior=50).key
     with pytest.raises(ValueError, match="need 80 test images"):
         M.Evaluator(data, Classifier().eval(), n_prior=50, topo_batches=10, topo_batch_size=8)

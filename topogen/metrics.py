@@ -188,11 +188,6 @@ def topological_fidelity(fake, real, batch_size: int = 128, n_batches: int | Non
         Too few rows, a bad ``batch_size``/``n_batches``, or ``dims`` outside
         {0, 1}.
     """
-    import gudhi
-    from gudhi.wasserstein import wasserstein_distance as gudhi_wasserstein
-
-    from .persistence import vr_persistence
-
     fake = torch.as_tensor(np.asarray(fake) if not isinstance(fake, torch.Tensor) else fake).detach().cpu()
     real = torch.as_tensor(np.asarray(real) if not isinstance(real, torch.Tensor) else real).detach().cpu()
     dims = tuple(dims)
@@ -207,17 +202,32 @@ def topological_fidelity(fake, real, batch_size: int = 128, n_batches: int | Non
     if n_batches > available:
         raise ValueError(f"{n_batches} batches of {batch_size} need {n_batches * batch_size} rows of each cloud, "
                          f"got {len(fake)} and {len(real)}")
-    sums = {f"{kind}{d}": 0.0 for d in dims for kind in ("bottleneck", "wasserstein")}
+    real_diagrams = _batch_diagrams(real, batch_size, n_batches, dims)
+    return _fidelity(_batch_diagrams(fake, batch_size, n_batches, dims), real_diagrams, dims)
+
+
+def _batch_diagrams(cloud: torch.Tensor, batch_size: int, n_batches: int, dims) -> list[dict]:
+    """``{degree: diagram}`` of each of the first ``n_batches`` batches of ``cloud`` (one point per row)."""
+    from .persistence import vr_persistence
+
+    out = []
     for k in range(n_batches):
-        rows = slice(k * batch_size, (k + 1) * batch_size)
-        pf = vr_persistence(fake[rows].double(), max_dim=max(dims))
-        pr = vr_persistence(real[rows].double(), max_dim=max(dims))
+        pers = vr_persistence(cloud[k * batch_size:(k + 1) * batch_size].double(), max_dim=max(dims))
+        out.append({d: pers.diagram(d).detach().numpy() for d in dims})
+    return out
+
+
+def _fidelity(fake: list[dict], real: list[dict], dims) -> dict:
+    """Bottleneck and 1-Wasserstein distances of paired batch diagrams, averaged over the batches."""
+    import gudhi
+    from gudhi.wasserstein import wasserstein_distance as gudhi_wasserstein
+
+    sums = {f"{kind}{d}": 0.0 for d in dims for kind in ("bottleneck", "wasserstein")}
+    for a, b in zip(fake, real, strict=True):
         for d in dims:
-            a = pf.diagram(d).detach().numpy()
-            b = pr.diagram(d).detach().numpy()
-            sums[f"bottleneck{d}"] += float(gudhi.bottleneck_distance(a, b))
-            sums[f"wasserstein{d}"] += float(gudhi_wasserstein(a, b, order=1, internal_p=np.inf))
-    return {k: v / n_batches for k, v in sums.items()}
+            sums[f"bottleneck{d}"] += float(gudhi.bottleneck_distance(a[d], b[d]))
+            sums[f"wasserstein{d}"] += float(gudhi_wasserstein(a[d], b[d], order=1, internal_p=np.inf))
+    return {k: v / len(fake) for k, v in sums.items()}
 
 
 # ----------------------------------------------------------------------------
@@ -272,6 +282,9 @@ class Evaluator:
             self._real_features = self.classifier.features(self.data.test_x).numpy()
         self._topo_index = torch.from_numpy(
             np.random.default_rng(self.seed).permutation(len(self.data.test_x))[:need])
+        # the real batches' diagrams do not depend on the model: computed once, not at every evaluation
+        self._real_diagrams = _batch_diagrams(self.data.test_x[self._topo_index], self.topo_batch_size,
+                                              self.topo_batches, (0, 1)) if self.topo_batches else []
         self._prior_seed = self.seed
         labels = self.data.test_y.numpy()
         firsts = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]
@@ -306,11 +319,9 @@ class Evaluator:
         model.train(was_training)
         topo = {}
         if self.topo_batches:
-            real = x[self._topo_index]
-            args = dict(batch_size=self.topo_batch_size, n_batches=self.topo_batches)
-            recon_fidelity = topological_fidelity(recon[self._topo_index], real, **args)
-            topo.update({f"recon_{k}": v for k, v in recon_fidelity.items()})
-            topo.update({f"prior_{k}": v for k, v in topological_fidelity(samples, real, **args).items()})
+            for source, cloud in (("recon", recon[self._topo_index]), ("prior", samples)):
+                fake = _batch_diagrams(cloud, self.topo_batch_size, self.topo_batches, (0, 1))
+                topo.update({f"{source}_{k}": v for k, v in _fidelity(fake, self._real_diagrams, (0, 1)).items()})
         return {
             **topo,
             "test_bce": bce,
