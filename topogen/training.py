@@ -402,7 +402,7 @@ def train_paired_cached(data, seed: int, config: TrainConfig = TrainConfig(), mo
     return logs, False
 
 
-def _seed_unit(data, seed, config, models, variants, evaluator, evaluator_key, cache, threads):
+def _train_unit(data, seed, config, models, variants, evaluator, evaluator_key, cache, threads):
     """One unit of :func:`train_seeds` (module level, so joblib/Dask workers can import it)."""
     from .caching import fixed_threads
 
@@ -460,7 +460,7 @@ def train_seeds(data, seeds, config: TrainConfig = TrainConfig(), models=("vae",
             units.append(dict(data=data, seed=int(s), config=config, models=unit_models, variants=unit_variants,
                               evaluator=evaluator, evaluator_key=key, cache=cache, threads=threads))
             owners.append(int(s))
-    out = run_sweep(_seed_unit, units, n_jobs=n_jobs, backend=backend, cache=False, scheduler=scheduler)
+    out = run_sweep(_train_unit, units, n_jobs=n_jobs, backend=backend, cache=False, scheduler=scheduler)
     runs = {int(s): {} for s in seeds}
     hits = dict.fromkeys(runs, True)
     for s, (logs, hit) in zip(owners, out, strict=True):
