@@ -8,6 +8,12 @@ only computes what changed. With ``backend="dask"`` the same calls go to a
 ``dask.distributed`` cluster through joblib's Dask backend (the optional
 ``distributed`` extra; a ``Client`` must be active).
 
+Units of unequal cost (a 3-D deformation beside short 2-D ones) finish
+soonest when the longest start first: ``cost`` gives each configuration a
+relative cost and the units are handed to the workers in decreasing order
+(the longest-processing-time-first rule), the results still in the order of
+``configs``.
+
 ``fn`` must be importable (a module-level function) and deterministic given
 its arguments; the trial functions of :mod:`topogen.ablation` are. Cached
 results are keyed by the arguments *and* by the source of ``fn``'s module and
@@ -26,6 +32,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import math
+import numbers
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -50,6 +58,7 @@ def run_sweep(
     backend: str = "loky",
     cache: bool = True,
     scheduler: str = "",
+    cost: Sequence[float] | Callable[[dict], float] | None = None,
 ) -> list:
     """``[fn(**c) for c in configs]``, in parallel and cached.
 
@@ -69,6 +78,11 @@ def run_sweep(
     scheduler : str
         Address of a running Dask scheduler (``tcp://HOST:8786``): the calls
         go to that cluster (``backend`` is then ``"dask"``); empty: local.
+    cost : sequence of float or callable, optional
+        Relative cost of each configuration (a number per configuration, or
+        ``cost(config)``): units start most expensive first, so that a long
+        one does not start last and leave the other workers idle. Only the
+        order of execution changes, never a result or the order of results.
 
     Returns
     -------
@@ -78,19 +92,21 @@ def run_sweep(
     Raises
     ------
     ValueError
-        Unknown backend, non-positive ``n_jobs``, or a configuration that is not a mapping or that
-        ``fn`` cannot take (unknown or missing arguments).
+        Unknown backend, non-positive ``n_jobs``, a configuration that is not a mapping or that
+        ``fn`` cannot take (unknown or missing arguments), or costs that are not one finite
+        non-negative number per configuration.
     """
-    from joblib import Parallel, delayed, parallel_config
+    from joblib import delayed
 
     if scheduler:
         with cluster(scheduler):
-            return run_sweep(fn, configs, n_jobs=n_jobs, backend="dask", cache=cache)
+            return run_sweep(fn, configs, n_jobs=n_jobs, backend="dask", cache=cache, cost=cost)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
     configs = [_complete(fn, c, i) for i, c in enumerate(configs)]
+    order = _longest_first(cost, configs)
     if cache:
         from .caching import code_fingerprint
 
@@ -98,9 +114,19 @@ def run_sweep(
         module = fn.__module__.split(".")
         stamp = code_fingerprint(module[1]) if module[0] == "topogen" and len(module) == 2 else ""
         cached = _memory().cache(_call)
-        jobs = [delayed(cached)(target, stamp, c) for c in configs]
+        jobs = [delayed(cached)(target, stamp, configs[i]) for i in order]
     else:
-        jobs = [delayed(fn)(**c) for c in configs]
+        jobs = [delayed(fn)(**configs[i]) for i in order]
+    results = [None] * len(configs)
+    for i, result in zip(order, _run(jobs, n_jobs, backend), strict=True):
+        results[i] = result
+    return results
+
+
+def _run(jobs: list, n_jobs: int, backend: str) -> list:
+    """The results of joblib's delayed ``jobs``, in order, on ``backend``."""
+    from joblib import Parallel, parallel_config
+
     if backend == "sequential" or (n_jobs == 1 and backend != "dask"):
         return [f(*a, **k) for f, a, k in jobs]
     if backend == "dask":
@@ -114,6 +140,19 @@ def run_sweep(
         # is silenced, so executed notebooks carry no noise.
         warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given", category=UserWarning)
         return Parallel(n_jobs=n_jobs, backend=backend)(jobs)
+
+
+def _longest_first(cost, configs: list) -> list[int]:
+    """Indices of ``configs`` by decreasing ``cost`` (ties keep their order); ``range`` without costs."""
+    if cost is None:
+        return list(range(len(configs)))
+    values = [cost(c) for c in configs] if callable(cost) else list(cost)
+    if len(values) != len(configs):
+        raise ValueError(f"cost must give one number per configuration: {len(values)} for {len(configs)}")
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"cost of configuration {i} must be a finite number >= 0, got {v!r}")
+    return sorted(range(len(configs)), key=lambda i: -values[i])
 
 
 def _complete(fn: Callable, config, index: int) -> dict:

@@ -38,6 +38,7 @@ __all__ = [
     "count_features",
     "outcome",
     "run_experiment",
+    "relative_cost",
 ]
 
 
@@ -446,3 +447,18 @@ def run_experiment(
         hist = deform(exp.start, exp.target, exp.weights or weights, steps=steps, lr=exp.lr, seed=seed,
                       fallback=fallback, snapshots=snapshots, loss_kwargs=loss_kwargs, device=device, progress=False)
         return exp, hist, outcome(hist)
+
+
+def relative_cost(name: str, steps_fraction: float = 1.0, weights=(1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0)) -> float:
+    """A relative estimate of the work of :func:`run_experiment` (for ordering units, not a time).
+
+    Each step computes Vietoris–Rips persistence of the start cloud's N points
+    up to the highest degree d the terms need (at least 1, as the snapshots
+    record loops), and the complex up to dimension d + 1 has on the order of
+    N^(d + 1) simplices of its top dimension: steps × N^(d + 1). It orders
+    the experiments as their measured times do (the 3-D experiment, 3 000 steps
+    with voids on 80 points, costs more than 15 000 steps of a 2-D one).
+    """
+    exp = make_experiment(name)
+    degree = max(1, TopologicalLoss(exp.weights or weights).max_dim)
+    return float(max(1, round(exp.steps * steps_fraction)) * len(exp.start) ** (degree + 1))
