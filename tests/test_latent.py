@@ -86,3 +86,23 @@ def test_bad_input(embedding):
         topoae_metrics(np.full_like(x, np.nan), z)
     with pytest.raises(ValueError, match="sigmas"):
         topoae_metrics(x, z, sigmas=(0.0,))
+
+
+def test_parallel_evaluation_and_tsne_equal_the_serial_calls():
+    from sklearn.manifold import TSNE
+
+    from topogen.latent import evaluate_latents, latent_metrics, tsne_embeddings
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(3), 12)
+    inputs = rng.normal(size=(36, 20)) + labels[:, None]
+    latents = [inputs[:, :2] + rng.normal(scale=s, size=(36, 2)) for s in (0.1, 1.0, 3.0)]
+    # the units use each function's defaults, as notebook 04 does
+    serial = [{**latent_metrics(z, labels, inputs=inputs, seed=1), **topoae_metrics(inputs, z)} for z in latents]
+    for n_jobs in (1, 2):
+        assert evaluate_latents(latents, labels, inputs, seed=1, n_jobs=n_jobs) == serial
+    assert evaluate_latents([], labels, inputs) == []
+    maps = tsne_embeddings(latents[:2], perplexity=5.0, seed=2, n_jobs=2)
+    for z, emb in zip(latents[:2], maps, strict=True):
+        np.testing.assert_array_equal(emb, TSNE(n_components=2, perplexity=5.0, random_state=2,
+                                                init="pca").fit_transform(z))

@@ -6,7 +6,10 @@
   "Topological Autoencoders" (ICML 2020), between an input batch and its
   latents, written from their definitions: the density divergence KL_σ,
   trustworthiness and continuity, the mean relative rank error (Lee &
-  Verleysen, 2009) and the RMSE of normalized pairwise distances.
+  Verleysen, 2009) and the RMSE of normalized pairwise distances;
+* :func:`evaluate_latents` and :func:`tsne_embeddings` — both measures, and
+  t-SNE maps, for many latent sets at once, as parallel units of
+  :func:`topogen.sweep.run_sweep` (identical values wherever they run).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import hashlib
 import numpy as np
 from scipy.spatial.distance import pdist, squareform
 
-__all__ = ["LATENT_METRICS", "latent_metrics", "TOPOAE_METRICS", "topoae_metrics", "neighbour_ranks"]
+__all__ = ["LATENT_METRICS", "latent_metrics", "TOPOAE_METRICS", "topoae_metrics", "neighbour_ranks",
+           "evaluate_latents", "tsne_embeddings"]
 
 
 #: Latent-space metrics, how to read them, and whether larger is better.
@@ -195,3 +199,61 @@ def topoae_metrics(inputs, latents, *, k: int = 10, sigmas=(0.01, 0.1, 1.0)) -> 
     iu = np.triu_indices(len(x), 1)
     out["rmse"] = float(np.sqrt(np.mean((nx[iu] - nz[iu]) ** 2)))
     return out
+
+
+def _evaluate_unit(latents: list, labels, inputs, seed: int) -> list[dict]:
+    """One unit of :func:`evaluate_latents` (module level, so that workers can import it)."""
+    return [{**latent_metrics(z, labels, inputs=inputs, seed=seed), **topoae_metrics(inputs, z)} for z in latents]
+
+
+def evaluate_latents(latents, labels, inputs, *, seed: int = 0, n_jobs: int = 1, scheduler: str = "") -> list[dict]:
+    """:func:`latent_metrics` and :func:`topoae_metrics` of many latent sets of the same inputs, in parallel.
+
+    Parameters
+    ----------
+    latents : sequence of (n, d) arrays
+        Latent codes of the same ``n`` inputs (e.g. each model's test latent means).
+    labels : (n,) int array
+    inputs : (n, D) array
+    seed : int
+        Seeds the cross-validation folds of :func:`latent_metrics`.
+    n_jobs, scheduler
+        Workers of :func:`topogen.sweep.run_sweep` (a few latent sets per
+        unit, so that the inputs' geometry is computed once per worker, not
+        per set) or a Dask scheduler's address.
+
+    Returns
+    -------
+    list of dict
+        Per latent set, the keys of both functions (they do not overlap).
+    """
+    from .sweep import run_sweep
+
+    latents = list(latents)
+    if not latents:
+        return []
+    chunks = np.array_split(np.arange(len(latents)), min(len(latents), 4 * max(1, n_jobs)))
+    units = [dict(latents=[latents[i] for i in chunk], labels=labels, inputs=inputs, seed=seed) for chunk in chunks]
+    parts = run_sweep(_evaluate_unit, units, n_jobs=n_jobs, cache=False, scheduler=scheduler)
+    return [metrics for part in parts for metrics in part]
+
+
+def _tsne(latents, perplexity: float, seed: int) -> np.ndarray:
+    """One unit of :func:`tsne_embeddings`."""
+    from sklearn.manifold import TSNE
+
+    return TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(latents)
+
+
+def tsne_embeddings(latents, *, perplexity: float = 30.0, seed: int = 0, n_jobs: int = 1,
+                    scheduler: str = "") -> list[np.ndarray]:
+    """2-D t-SNE maps (PCA-initialized, seeded) of several latent sets, one sweep unit each.
+
+    Returns one ``(n, 2)`` embedding per latent set, the same as
+    ``sklearn.manifold.TSNE(..., random_state=seed, init="pca").fit_transform``
+    in this process.
+    """
+    from .sweep import run_sweep
+
+    units = [dict(latents=z, perplexity=float(perplexity), seed=int(seed)) for z in latents]
+    return run_sweep(_tsne, units, n_jobs=n_jobs, cache=False, scheduler=scheduler)
