@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from .losses import TopologicalLoss
 from .models import ConvVAE
 from .paths import progress_bar
-from .persistence import edge_lengths, vr_persistence
+from .persistence import Persistence, edge_lengths, pairwise_distances, vr_persistence
 from .validation import at_least
 
 __all__ = [
@@ -56,10 +56,12 @@ __all__ = [
     "train_paired",
     "train_paired_cached",
     "train_seeds",
+    "train_many",
     "seed_units",
     "cache_key",
     "mean_pairwise_distance",
     "prefetch_persistence",
+    "input_persistence",
 ]
 
 #: Model variants :func:`train_paired` knows.
@@ -210,6 +212,7 @@ def train_paired(
     keep_weights: bool = False,
     progress: bool | None = None,
     variants: dict | None = None,
+    input_edges: list | None = None,
 ) -> dict:
     """Train each variant in ``models`` from the same initial weights on the same batches.
 
@@ -235,6 +238,11 @@ def train_paired(
         weights (a 7-list or a mapping), or a second plain VAE
         ``("vae", None)`` (the placebo of a noise control), trained
         alongside ``models``.
+    input_edges : list, optional
+        The input batches' persistence for every step, as
+        :func:`input_persistence` returns it (e.g. from its cache, shared by
+        every model of the seed); computed on the fly in a background thread
+        when None. Either way the results are identical.
 
     Returns
     -------
@@ -270,8 +278,15 @@ def train_paired(
     # Lockstep: every model takes step t before any takes step t + 1, so the input
     # batch's persistence is computed once per batch and step times are side by side.
     stream = (data.train_x[torch.from_numpy(idx)].to(device) for idx in batches)
-    # The input batch's persistence does not depend on the models: computed ahead, in a background thread.
-    stream = prefetch_persistence(stream, max_dim) if losses else ((x, None) for x in stream)
+    # The input batch's persistence does not depend on the models: given, or computed ahead in a background thread.
+    if not losses:
+        stream = ((x, None) for x in stream)
+    elif input_edges is not None:
+        if len(input_edges) != n or any(e["max_dim"] != max_dim for e in input_edges):
+            raise ValueError(f"input_edges must hold the degree-{max_dim} persistence of each of the {n} batches")
+        stream = ((x, _from_edges(x.reshape(len(x), -1), e)) for x, e in zip(stream, input_edges, strict=True))
+    else:
+        stream = prefetch_persistence(stream, max_dim)
     for step, (x, input_pers) in enumerate(stream):
         b = x.shape[0]
         flat = x.reshape(b, -1)
@@ -289,6 +304,8 @@ def train_paired(
                 elif kind == "topovae_z":
                     if scaled_pers is None:  # same critical edges, rescaled cloud
                         d = input_pers.distances  # computed once with the input's persistence
+                        if d is None:  # persistence from a cache: the same matrix, recomputed
+                            d = pairwise_distances(flat)
                         scale = float(d[np.triu_indices(b, 1)].mean())
                         scaled_pers = input_pers.with_points(flat / scale)
                     value = topo(mu / mean_pairwise_distance(mu), None, true_persistence=scaled_pers)
@@ -379,6 +396,63 @@ def cache_key(data, seed: int, config: TrainConfig, models, extra: str = "", var
     return f"train-{data.dataset}-{data.source}-s{seed}-{h.hexdigest()[:16]}"
 
 
+def _edges(pers: Persistence) -> dict:
+    """The critical edges and infinite-class counts of ``pers`` (CPU tensors and ints: cacheable)."""
+    edges = [pers.edges(d) for d in range(pers.max_dim + 1)]
+    return {"max_dim": pers.max_dim, "n_infinite": list(pers.n_infinite),
+            "edges": [e.cpu() for births, deaths in edges for e in (births, deaths) if e is not None]}
+
+
+def _from_edges(points: torch.Tensor, edges: dict) -> Persistence:
+    """The :class:`~topogen.persistence.Persistence` of ``points`` from its :func:`_edges` (no distance matrix)."""
+    e = [t.to(device=points.device, dtype=torch.long) for t in edges["edges"]]
+    if edges["max_dim"] == 0:
+        e += [torch.empty((0, 2), dtype=torch.long, device=points.device)] * 2
+    extra = {"birth_edges2": e[3], "death_edges2": e[4]} if edges["max_dim"] == 2 else {}
+    return Persistence(points, edges["max_dim"], e[0], e[1], e[2], tuple(edges["n_infinite"]), None, **extra)
+
+
+def input_persistence(data, seed: int, config: TrainConfig, max_dim: int, cache: bool = True) -> list[dict]:
+    """The persistence of every input batch of a seed's run (critical edges), cached on disk.
+
+    It depends only on the data, the seed's batch schedule and the degree, not
+    on any model, so the units of one seed (each model trained alone, see
+    :func:`seed_units`) and every notebook that trains on those batches share
+    one computation instead of each recomputing it. The key covers the data,
+    seed, batch size, steps, degree, device type, thread count, the torch and
+    giotto-ph versions and the source of the modules involved; a broken file
+    is recomputed (with a warning).
+
+    Returns
+    -------
+    list of dict
+        One entry per step, for :func:`train_paired`'s ``input_edges``.
+    """
+    import hashlib
+    from importlib.metadata import version
+
+    from . import caching
+    from .paths import cache_dir
+
+    h = hashlib.sha256()
+    h.update(data.describe().encode())
+    h.update(data.train_x[:32].numpy().tobytes())
+    h.update(repr((seed, config.batch_size, config.steps, max_dim, torch.device(config.device).type,
+                   torch.__version__, version("giotto-ph"), torch.get_num_threads())).encode())
+    h.update(caching.code_fingerprint("training", "persistence").encode())
+    path = cache_dir() / f"inputs-{data.dataset}-{data.source}-s{seed}-{h.hexdigest()[:16]}.pt"
+    found = caching.load(path) if cache else None
+    if found is not None:
+        return found
+    device = torch.device(config.device)
+    batches = batch_schedule(len(data.train_x), config.batch_size, config.steps, seed)
+    stream = (data.train_x[torch.from_numpy(idx)].to(device) for idx in batches)
+    edges = [_edges(pers) for _, pers in prefetch_persistence(stream, max_dim)]
+    if cache:
+        caching.save(edges, path)
+    return edges
+
+
 def train_paired_cached(data, seed: int, config: TrainConfig = TrainConfig(), models=("vae", "topovae", "topovae_z"),
                         evaluator=None, evaluator_key: str = "", cache: bool = True, progress: bool | None = None,
                         variants: dict | None = None):
@@ -395,8 +469,11 @@ def train_paired_cached(data, seed: int, config: TrainConfig = TrainConfig(), mo
     payload = caching.load(path) if cache else None
     if payload is not None:
         return {name: _log_from_dict(d) for name, d in payload.items()}, True
+    specs = _model_specs(config, models, variants)
+    max_dim = max((TopologicalLoss(w).max_dim for kind, w in specs.values() if kind != "vae"), default=None)
+    inputs = None if max_dim is None else input_persistence(data, seed, config, max_dim, cache=cache)
     logs = train_paired(data, seed, config, models, evaluator=evaluator, keep_weights=True, progress=progress,
-                        variants=variants)
+                        variants=variants, input_edges=inputs)
     if cache:
         caching.save({name: _log_to_dict(log) for name, log in logs.items()}, path)
     return logs, False
@@ -450,20 +527,42 @@ def train_seeds(data, seeds, config: TrainConfig = TrainConfig(), models=("vae",
     cached : list of bool
         Whether each seed came entirely from the cache.
     """
+    job = dict(seeds=seeds, config=config, models=models, variants=variants)
+    return train_many(data, [job], evaluator=evaluator, cache=cache, n_jobs=n_jobs, backend=backend,
+                      threads=threads, scheduler=scheduler)[0]
+
+
+def train_many(data, jobs, *, evaluator=None, cache: bool = True, n_jobs: int = 1, backend: str = "loky",
+               threads: int = 1, scheduler: str = "") -> list[tuple[list, list]]:
+    """Several :func:`train_seeds` calls as one sweep: ``[(runs, cached), ...]``, one pair per job.
+
+    Each job is a dict with ``seeds`` and optionally ``config``, ``models``
+    and ``variants`` (the arguments of :func:`train_seeds`). All their units
+    go to the workers together, so a job's last unit does not leave the other
+    workers idle before the next job starts; the results are those of
+    separate calls.
+    """
     from .sweep import run_sweep
 
-    _model_specs(config, models, variants)  # checked here: split into units, a clash of names would go unseen
     key = getattr(evaluator, "key", "")
     units, owners = [], []
-    for s in seeds:
-        for unit_models, unit_variants in seed_units(config, models, variants):
-            units.append(dict(data=data, seed=int(s), config=config, models=unit_models, variants=unit_variants,
-                              evaluator=evaluator, evaluator_key=key, cache=cache, threads=threads))
-            owners.append(int(s))
+    for j, job in enumerate(jobs):
+        unknown = set(job) - {"seeds", "config", "models", "variants"}
+        if unknown or "seeds" not in job:
+            raise ValueError(f"job {j} must give seeds and may give config, models, variants; got {sorted(job)}")
+        config = job.get("config") or TrainConfig()
+        models, variants = tuple(job.get("models", ("vae", "topovae", "topovae_z"))), job.get("variants")
+        _model_specs(config, models, variants)  # checked here: split into units, a clash of names would go unseen
+        for s in job["seeds"]:
+            for unit_models, unit_variants in seed_units(config, models, variants):
+                units.append(dict(data=data, seed=int(s), config=config, models=unit_models, variants=unit_variants,
+                                  evaluator=evaluator, evaluator_key=key, cache=cache, threads=threads))
+                owners.append((j, int(s)))
     out = run_sweep(_train_unit, units, n_jobs=n_jobs, backend=backend, cache=False, scheduler=scheduler)
-    runs = {int(s): {} for s in seeds}
+    runs = {(j, int(s)): {} for j, job in enumerate(jobs) for s in job["seeds"]}
     hits = dict.fromkeys(runs, True)
-    for s, (logs, hit) in zip(owners, out, strict=True):
-        runs[s].update(logs)
-        hits[s] = hits[s] and hit
-    return [runs[int(s)] for s in seeds], [hits[int(s)] for s in seeds]
+    for owner, (logs, hit) in zip(owners, out, strict=True):
+        runs[owner].update(logs)
+        hits[owner] = hits[owner] and hit
+    return [([runs[j, int(s)] for s in job["seeds"]], [hits[j, int(s)] for s in job["seeds"]])
+            for j, job in enumerate(jobs)]
