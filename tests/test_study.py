@@ -43,3 +43,13 @@ def test_a_small_study_trains_paired_seeds(tmp_path, monkeypatch):
     again, cached = study.train(["vae", "topovae"])
     assert cached == [True, True]
     np.testing.assert_array_equal(again[1]["topovae"].bce, runs[1]["topovae"].bce)
+    # several sets of runs as one sweep: the same runs, from the cache where they exist
+    (both, hits), (extra, extra_hits) = study.train_many(
+        dict(models=["vae", "topovae"]), dict(models=["vae"], variants={"b0": ("topovae", {"bottleneck0": 1.0})},
+                                              seeds=[1]))
+    assert hits == [True, True] and extra_hits == [False]
+    np.testing.assert_array_equal(both[0]["vae"].bce, runs[0]["vae"].bce)
+    assert list(extra[0]) == ["vae", "b0"]
+    for bad in ({"config": study.config}, {"models": ["vae"], "steps": 3}, ["vae"]):
+        with pytest.raises(ValueError, match="job 0"):
+            study.train_many(bad)

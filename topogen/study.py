@@ -21,7 +21,7 @@ from . import params
 from .data import DATASETS, SOURCES, SPLITS, ImageData, load_dataset
 from .metrics import Evaluator, load_classifier
 from .models import Classifier
-from .training import NOISE, PAPER_WEIGHTS, TrainConfig, train_seeds
+from .training import NOISE, PAPER_WEIGHTS, TrainConfig, train_many, train_seeds
 
 __all__ = ["Study", "mnist_study"]
 
@@ -55,6 +55,22 @@ class Study:
         return train_seeds(self.data, list(seeds or self.seeds), config or self.config, tuple(models),
                            variants=variants, evaluator=self.evaluator, cache=self.use_cache, n_jobs=self.n_jobs,
                            scheduler=self.scheduler)
+
+    def train_many(self, *jobs: dict) -> list[tuple[list, list]]:
+        """Several :meth:`train` calls as one sweep: ``[(runs, cached), ...]``, one pair per job.
+
+        Each job is a dict of :meth:`train`'s arguments (``models`` and
+        optionally ``config``, ``variants``, ``seeds``); see
+        :func:`topogen.training.train_many`.
+        """
+        full = []
+        for j, job in enumerate(jobs):
+            if not isinstance(job, dict) or "models" not in job or set(job) - {"models", "config", "variants", "seeds"}:
+                raise ValueError(f"job {j} must be a dict of models and optionally config, variants, seeds")
+            full.append(dict(models=tuple(job["models"]), config=job.get("config") or self.config,
+                             variants=job.get("variants"), seeds=list(job.get("seeds") or self.seeds)))
+        return train_many(self.data, full, evaluator=self.evaluator, cache=self.use_cache, n_jobs=self.n_jobs,
+                          scheduler=self.scheduler)
 
 
 def _check_eval_steps(eval_steps, steps: int) -> tuple:
