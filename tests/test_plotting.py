@@ -59,3 +59,23 @@ def test_mean_ci_band_widths():
     # t(0.975, 1) * std / sqrt(2) = 12.706 * 1.414 / 1.414
     assert poly[:, 1].max() == pytest.approx(2.0 + 12.7062, abs=1e-3)
     plt.close(fig)
+
+
+def test_animations_rendered_in_workers_are_the_same_bytes(tmp_path):
+    from topogen.sweep import run_sweep
+    from topogen.synthetic import sphere
+
+    flat = [circle(12).numpy() * s for s in (1.0, 1.5, 2.0)]
+    solid = [sphere(20).numpy() * s for s in (1.0, 1.2)]
+    units = [dict(clouds=flat, steps=[0, 5, 10], target=circle(12).numpy(), title="flat"),
+             dict(clouds=solid, steps=[0, 7], title="solid")]
+    here = [plotting.animate_clouds(u["clouds"], u["steps"], f"anim{i}", figures_dir=tmp_path, target=u.get("target"),
+                                    title=u["title"]).read_bytes() for i, u in enumerate(units)]
+    rendered = run_sweep(plotting.animation_gif, units, n_jobs=2, cache=False, cost=[1.0, 3.0])
+    assert rendered == here
+    path = plotting.save_rendered(rendered[1], "anim1_copy.gif", figures_dir=tmp_path)
+    assert path.read_bytes() == here[1] and Image.open(path).n_frames == 2
+    bad = ((rendered[0], "no_suffix"), (rendered[0], "x.jpg"), ("text", "x.gif"), (rendered[0], "../x.gif"))
+    for data, name in bad:
+        with pytest.raises(ValueError):
+            plotting.save_rendered(data, name, figures_dir=tmp_path)

@@ -26,6 +26,8 @@ __all__ = [
     "plot_cloud",
     "plot_cloud3d",
     "animate_clouds",
+    "animation_gif",
+    "save_rendered",
     "image_grid",
     "image_grid_panels",
     "mean_ci_band",
@@ -99,12 +101,31 @@ def save_gif(frames, name: str, *, figures_dir=None, duration_ms: int = 80, fina
     The last frame is held ``final_hold`` times longer so a viewer sees the result.
     One palette of ``colors`` entries (from the last frame) serves every frame.
     """
+    path = _target(name, ".gif", figures_dir)  # a bad name fails before any work
+    _atomic_write(path, _gif_bytes(frames, duration_ms, final_hold, colors))
+    return path
+
+
+def save_rendered(data: bytes, name: str, *, figures_dir=None) -> Path:
+    """Write an already rendered figure (``.png`` or ``.gif`` bytes, e.g. from :func:`animation_gif`).
+
+    ``name`` must end in the format's suffix; the figures folder is chosen as
+    for :func:`savefig`. Returns the path.
+    """
+    suffix = Path(name).suffix
+    if suffix not in (".png", ".gif") or not isinstance(data, bytes):
+        raise ValueError(f"save_rendered writes .png or .gif bytes, got {name!r} and {type(data).__name__}")
+    path = _target(name, suffix, figures_dir)
+    _atomic_write(path, data)
+    return path
+
+
+def _gif_bytes(frames, duration_ms: int, final_hold: int, colors: int) -> bytes:
     from PIL import Image
 
     frames = list(frames)
     if not frames:
         raise ValueError("save_gif needs at least one frame")
-    path = _target(name, ".gif", figures_dir)
     # One shared palette keeps colors stable and the bytes deterministic.
     palette = frames[-1].quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
     quantized = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
@@ -113,8 +134,7 @@ def save_gif(frames, name: str, *, figures_dir=None, duration_ms: int = 80, fina
     quantized[0].save(
         buf, format="GIF", save_all=True, append_images=quantized[1:], duration=durations, loop=0, optimize=False
     )
-    _atomic_write(path, buf.getvalue())
-    return path
+    return buf.getvalue()
 
 
 def _np(x):
@@ -224,6 +244,8 @@ def animate_clouds(clouds, steps, name: str, *, target=None, figures_dir=None, t
         Snapshots of the cloud.
     steps : sequence of int
         Optimisation step of each snapshot (shown in every frame).
+    name : str
+        File name (``.gif`` added), in the folder chosen as for :func:`savefig`.
     target : array, optional
         Drawn in grey behind the cloud (2-D only; a 3-D target would hide the cloud).
     size, dpi : float, int
@@ -231,6 +253,26 @@ def animate_clouds(clouds, steps, name: str, *, target=None, figures_dir=None, t
         README's display width.
     turns : float
         Full rotations of a 3-D view over the animation.
+
+    See Also
+    --------
+    animation_gif : the same GIF as bytes (to render in a worker process and write here).
+    """
+    path = _target(name, ".gif", figures_dir)  # a bad name fails before any work
+    _atomic_write(path, animation_gif(clouds, steps, target=target, title=title, duration_ms=duration_ms, size=size,
+                                      dpi=dpi, turns=turns))
+    return path
+
+
+def animation_gif(clouds, steps, *, target=None, title: str = "", duration_ms: int = 70, size: float = 4.4,
+                  dpi: int = 100, turns: float = 1.0) -> bytes:
+    """The GIF of :func:`animate_clouds` as bytes, written nowhere.
+
+    A module-level function of plain arguments, so that the animations of a
+    notebook can be rendered side by side as units of
+    :func:`topogen.sweep.run_sweep` (also on a remote cluster, whose workers
+    cannot write into this machine's figures folder) and written with
+    :func:`save_rendered`. The bytes do not depend on the process that renders them.
     """
     if len(clouds) != len(steps) or not len(clouds):
         raise ValueError("clouds and steps must be non-empty and of equal length")
@@ -258,7 +300,7 @@ def animate_clouds(clouds, steps, name: str, *, target=None, figures_dir=None, t
         frames.append(_fig_to_image(fig, dpi))
     plt.close(fig)
     # a rotating 3-D view redraws every pixel of every frame: fewer colors keep the file small
-    return save_gif(frames, name, figures_dir=figures_dir, duration_ms=duration_ms, colors=128 if dim == 2 else 32)
+    return _gif_bytes(frames, duration_ms, 10, colors=128 if dim == 2 else 32)
 
 
 def _image_rows(axes, rows: dict, n: int, fontsize: float) -> None:
