@@ -90,13 +90,17 @@ def test_vae_trials_one_model_per_unit_equal_the_whole_trial(tmp_path, monkeypat
     monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
     variants = {"b0": {"bottleneck0": 15.0}, "b01": {"bottleneck0": 15.0, "bottleneck1": 15.0}}
     kwargs = dict(steps=3, eval_at=(2,), n_prior=20)
-    (split,) = vae_trials([1], variants, n_jobs=1, cache=False, **kwargs)
-    whole = vae_trial(1, variants, **kwargs)
-    assert list(split) == list(whole) == ["vae", "b0", "b01"]
+    (split,) = vae_trials([1], variants, n_jobs=1, cache=False, **kwargs)  # input persistence in the loop
+    assert not list(tmp_path.glob("inputs-*.pt"))
+    whole = vae_trial(1, variants, **kwargs)  # input persistence from its cache (degree 1)
+    (cached,) = vae_trials([1], variants, n_jobs=2, cache=True, **kwargs)  # ... degree 0 for b0, 1 for b01
+    assert len(list(tmp_path.glob("inputs-*.pt"))) == 2
+    assert list(split) == list(whole) == list(cached) == ["vae", "b0", "b01"]
     for name, res in whole.items():
-        np.testing.assert_array_equal(split[name]["bce"], res["bce"])
-        np.testing.assert_array_equal(split[name]["topo_grad"], res["topo_grad"])
-        assert split[name]["evaluations"] == res["evaluations"]
+        for other in (split, cached):
+            np.testing.assert_array_equal(other[name]["bce"], res["bce"])
+            np.testing.assert_array_equal(other[name]["topo_grad"], res["topo_grad"])
+            assert other[name]["evaluations"] == res["evaluations"]
     with pytest.raises(ValueError, match="'vae'"):
         vae_trials([1], {"vae": {"bottleneck0": 1.0}}, **kwargs)
 
