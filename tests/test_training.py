@@ -288,6 +288,10 @@ def test_cached_input_persistence_gives_the_same_runs_and_is_computed_once(data,
         with pytest.warns(UserWarning, match="unreadable"):
             after = training.input_persistence(data, 6, config, 1)
         assert len(computed) == 2
+        torch.save(after[:1], path)  # readable, but not this run's: recomputed too
+        with pytest.warns(UserWarning, match="does not hold"):
+            again = training.input_persistence(data, 6, config, 1)
+        assert len(computed) == 3 and len(again) == config.steps
         for a, b in zip(before, after, strict=True):
             assert a["n_infinite"] == b["n_infinite"]
             assert all(torch.equal(x, y) for x, y in zip(a["edges"], b["edges"], strict=True))

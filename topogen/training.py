@@ -34,6 +34,7 @@ trained that way measure how far noise alone moves a comparison (a placebo).
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -421,7 +422,20 @@ def input_persistence(data, seed: int, config: TrainConfig, max_dim: int, cache:
     one computation instead of each recomputing it. The key covers the data,
     seed, batch size, steps, degree, device type, thread count, the torch and
     giotto-ph versions and the source of the modules involved; a broken file
-    is recomputed (with a warning).
+    (unreadable, or not one entry of this degree per step) is recomputed, with
+    a warning.
+
+    Parameters
+    ----------
+    data : ImageData
+    seed : int
+        Seeds the batch schedule (:func:`batch_schedule`).
+    config : TrainConfig
+        Its batch size, steps and device are used.
+    max_dim : int
+        Highest homology degree (the largest ``TopologicalLoss.max_dim`` of the models).
+    cache : bool
+        Read and write the cache under ``.cache/``; False computes it afresh.
 
     Returns
     -------
@@ -443,7 +457,11 @@ def input_persistence(data, seed: int, config: TrainConfig, max_dim: int, cache:
     path = cache_dir() / f"inputs-{data.dataset}-{data.source}-s{seed}-{h.hexdigest()[:16]}.pt"
     found = caching.load(path) if cache else None
     if found is not None:
-        return found
+        if isinstance(found, list) and len(found) == config.steps and all(
+                isinstance(e, dict) and e.get("max_dim") == max_dim for e in found):
+            return found
+        warnings.warn(f"cache file {path.name} does not hold this run's input persistence; recomputing it",
+                      stacklevel=2)
     device = torch.device(config.device)
     batches = batch_schedule(len(data.train_x), config.batch_size, config.steps, seed)
     stream = (data.train_x[torch.from_numpy(idx)].to(device) for idx in batches)
