@@ -118,6 +118,22 @@ def test_a_spelled_out_default_is_the_same_cached_run(tmp_path, monkeypatch):
     _same(first, again)
 
 
+def test_a_default_hyperparameter_spelled_out_is_the_same_cached_run(tmp_path, monkeypatch):
+    from topogen.ablation import without_defaults
+
+    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
+    first = sweep.run_sweep(synthetic_trial, CONFIGS[2:])  # dsigma1 at its default kernel_sigma
+    calls = []
+    monkeypatch.setattr("topogen.synthetic.deform", lambda *a, **k: calls.append(1))
+    again = sweep.run_sweep(synthetic_trial, [dict(CONFIGS[2], loss_kwargs=without_defaults({"kernel_sigma": 0.05}))])
+    assert not calls
+    _same(first, again)
+    assert without_defaults({"kernel_sigma": 0.5, "entropy_delta": 1e-3}) == {"kernel_sigma": 0.5}
+    assert without_defaults({}) is None and without_defaults(None) is None
+    with pytest.raises(ValueError, match="sigma"):
+        without_defaults({"sigma": 0.5})
+
+
 def test_configurations_that_do_not_fit_the_function_are_named():
     with pytest.raises(ValueError, match="configuration 1 does not fit synthetic_trial.*stepz"):
         sweep.run_sweep(synthetic_trial, [CONFIGS[0], dict(CONFIGS[0], stepz=3)])

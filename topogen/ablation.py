@@ -16,6 +16,7 @@ __all__ = [
     "SINGLE_TERMS",
     "synthetic_configs",
     "synthetic_trial",
+    "without_defaults",
     "matched_weights",
     "vae_trial",
     "vae_trials",
@@ -31,6 +32,32 @@ def synthetic_configs() -> dict:
     configs["bottleneck0+1"] = {"bottleneck0": 1.0, "bottleneck1": 1.0}
     configs["all seven"] = {name: 1.0 for name in PAPER_TERMS}
     return configs
+
+
+def without_defaults(loss_kwargs: dict | None) -> dict | None:
+    """``loss_kwargs`` of :class:`~topogen.losses.TopologicalLoss` without the entries at their default value.
+
+    A trial that spells a default hyperparameter out is then the same
+    configuration, hence the same cached result, as one that leaves it out
+    (notebook 02's sensitivity sweep includes each default, which its main
+    sweep has already run). Returns None when nothing is left.
+
+    Raises
+    ------
+    ValueError
+        A name that is not a hyperparameter of ``TopologicalLoss``.
+    """
+    import inspect
+
+    if not loss_kwargs:
+        return None
+    params = {name: p.default for name, p in inspect.signature(TopologicalLoss).parameters.items()
+              if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    unknown = sorted(set(loss_kwargs) - set(params))
+    if unknown:
+        raise ValueError(f"unknown TopologicalLoss hyperparameter(s) {unknown}; known: {sorted(params)}")
+    kept = {name: value for name, value in loss_kwargs.items() if value != params[name]}
+    return kept or None
 
 
 def _distances(diagrams: dict, target: dict) -> dict:
