@@ -4,7 +4,7 @@ Notebooks 03, 04 and 05 each train paired VAE / TopoVAE models over seeds and
 evaluate them the same way. :func:`mnist_study` validates their common
 parameters (each bad value raises ``ValueError`` naming the parameter), loads
 the data and the cached evaluation classifier, and returns a :class:`Study`
-whose :meth:`Study.train` runs seeds through :func:`topogen.training.train_seeds`
+whose :meth:`Study.train` and :meth:`Study.train_many` run seeds through :func:`topogen.training.train_many`
 (local processes or a Dask cluster). A notebook then reads as narrative,
 parameters and calls::
 
@@ -21,7 +21,7 @@ from . import params
 from .data import DATASETS, SOURCES, SPLITS, ImageData, load_dataset
 from .metrics import Evaluator, load_classifier
 from .models import Classifier
-from .training import NOISE, PAPER_WEIGHTS, TrainConfig, train_many, train_seeds
+from .training import NOISE, PAPER_WEIGHTS, TrainConfig, train_many
 
 __all__ = ["Study", "mnist_study"]
 
@@ -52,9 +52,7 @@ class Study:
         See :func:`topogen.training.train_seeds`; ``config`` defaults to the
         study's and ``seeds`` to its seeds.
         """
-        return train_seeds(self.data, list(seeds or self.seeds), config or self.config, tuple(models),
-                           variants=variants, evaluator=self.evaluator, cache=self.use_cache, n_jobs=self.n_jobs,
-                           scheduler=self.scheduler)
+        return self.train_many(dict(models=models, config=config, variants=variants, seeds=seeds))[0]
 
     def train_many(self, *jobs: dict) -> list[tuple[list, list]]:
         """Several :meth:`train` calls as one sweep: ``[(runs, cached), ...]``, one pair per job.
