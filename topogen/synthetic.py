@@ -442,7 +442,7 @@ def run_experiment(
     from .caching import fixed_threads
 
     exp = make_experiment(name, seed=seed)
-    steps = max(1, round(exp.steps * steps_fraction))
+    steps = _scaled_steps(exp, steps_fraction)
     with fixed_threads(threads):
         hist = deform(exp.start, exp.target, exp.weights or weights, steps=steps, lr=exp.lr, seed=seed,
                       fallback=fallback, snapshots=snapshots, loss_kwargs=loss_kwargs, device=device, progress=False)
@@ -461,4 +461,9 @@ def relative_cost(name: str, steps_fraction: float = 1.0, weights=(1.0, 1.0, 0.0
     """
     exp = make_experiment(name)
     degree = max(1, TopologicalLoss(exp.weights or weights).max_dim)
-    return float(max(1, round(exp.steps * steps_fraction)) * len(exp.start) ** (degree + 1))
+    return float(_scaled_steps(exp, steps_fraction) * len(exp.start) ** (degree + 1))
+
+
+def _scaled_steps(exp: Experiment, steps_fraction: float) -> int:
+    """Steps of ``exp`` run at ``steps_fraction`` of its own (at least one): what :func:`run_experiment` runs."""
+    return max(1, round(exp.steps * steps_fraction))

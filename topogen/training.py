@@ -465,6 +465,7 @@ def input_persistence(data, seed: int, config: TrainConfig, max_dim: int, cache:
     device = torch.device(config.device)
     batches = batch_schedule(len(data.train_x), config.batch_size, config.steps, seed)
     stream = (data.train_x[torch.from_numpy(idx)].to(device) for idx in batches)
+    # the training loop's own helper, so the edges come out exactly as they would inside the loop
     edges = [_edges(pers) for _, pers in prefetch_persistence(stream, max_dim)]
     if cache:
         caching.save(edges, path)
