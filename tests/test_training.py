@@ -1,10 +1,13 @@
 """Paired training: identical starts and batches, determinism, logged terms."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
 
 from topogen.data import ImageData
+from topogen.losses import TopologicalLoss
 from topogen.training import MODELS, TrainConfig, batch_schedule, mean_pairwise_distance, train_paired
 
 
@@ -113,9 +116,78 @@ def test_paired_noise_gives_identical_runs_for_identical_models(data, monkeypatc
                         variants={"vae_b": ("vae", None)})
     np.testing.assert_array_equal(logs["vae"].bce, logs["vae_b"].bce)
     np.testing.assert_array_equal(logs["vae"].kld, logs["vae_b"].kld)
-    assert len(draws) == 8 and draws[0][0] is not draws[1][0]  # one generator per model ...
-    for t in range(4):  # ... drawing the same noise at every step
-        assert torch.equal(draws[2 * t][1], draws[2 * t + 1][1])
+    assert len(draws) == 4  # identical losses: one shared trajectory, one draw per step ...
+    alone = list(draws)
+    draws.clear()
+    train_paired(data, 2, TrainConfig(steps=4, batch_size=32), models=("vae",))
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(alone, draws, strict=True))  # ... the noise of a model alone
+
+
+class _GatedLoss(TopologicalLoss):
+    """A TopologicalLoss whose value has a gradient path only from a chosen step on.
+
+    Stateless: the step is read off the input batch (its pixel sum), and the
+    first step with a gradient off the weight of ``wasserstein0``; losses
+    without that term are left as they are.
+    """
+
+    first: dict = {}  # weight of wasserstein0 -> first step (0-based) with a gradient path
+    step_of: dict = {}  # pixel sum of an input batch -> its step
+
+    def forward(self, points=None, true_points=None, *, persistence=None, true_persistence=None):
+        value = super().forward(points, true_points, persistence=persistence, true_persistence=true_persistence)
+        if "wasserstein0" not in self.weights:
+            return value
+        step = self.step_of[float(true_persistence.points.sum())]
+        return value if step >= self.first[self.weights["wasserstein0"]] else value.detach()
+
+
+def test_shared_trajectories_split_mid_run_and_equal_training_each_model_alone(data, monkeypatch):
+    import topogen.training as training
+    from topogen.models import ConvVAE
+
+    seed, config = 5, TrainConfig(steps=8, batch_size=32, eval_at=(3, 6))
+    batches = batch_schedule(len(data.train_x), 32, 8, seed)
+    _GatedLoss.step_of = {float(data.train_x[torch.from_numpy(b)].reshape(32, -1).sum()): t
+                          for t, b in enumerate(batches)}
+    assert len(_GatedLoss.step_of) == 8
+    _GatedLoss.first = {1.0: 2, 2.0: 5, 3.0: 0, 4.0: 99}
+    monkeypatch.setattr(training, "TopologicalLoss", _GatedLoss)
+    variants = {name: ("topovae", {"wasserstein0": w}) for name, w in
+                (("from3", 1.0), ("from6", 2.0), ("from1", 3.0), ("never", 4.0))}
+    variants["z_from6"] = ("topovae_z_raw", {"wasserstein0": 2.0})
+    forwards, evaluated = [], []
+    original = ConvVAE.forward
+    monkeypatch.setattr(ConvVAE, "forward", lambda self, *a, **k: forwards.append(1) or original(self, *a, **k))
+
+    def evaluator(model):
+        evaluated.append(1)
+        return _weights_sum(model)
+
+    shared = train_paired(data, seed, config, ("vae",), evaluator=evaluator, keep_weights=True, variants=variants)
+    first = {name: int(np.argmax(log.topo_grad)) for name, log in shared.items() if log.topo_grad.any()}
+    assert first == {"from3": 2, "from6": 5, "from1": 0, "z_from6": 5}  # the splits happened mid-run
+    # the VAE's trajectory (with "never") runs 8 steps; a model leaving at step f redoes it and runs on alone
+    assert len(forwards) == 8 + sum(8 - f for f in first.values())
+    assert len(evaluated) == 3 + 5 + 5  # once per trajectory: 3 after step 3, 5 after steps 6 and 8
+    alone = {"vae": train_paired(data, seed, config, ("vae",), evaluator=evaluator, keep_weights=True)["vae"]}
+    for name, spec in variants.items():
+        alone[name] = train_paired(data, seed, config, (), evaluator=evaluator, keep_weights=True,
+                                   variants={name: spec})[name]
+    assert list(shared) == ["vae", *variants]
+    for name, log in alone.items():
+        for field in ("bce", "kld", "topo_grad", "batches"):
+            np.testing.assert_array_equal(getattr(shared[name], field), getattr(log, field), err_msg=name)
+        for term, values in log.topo.items():
+            np.testing.assert_array_equal(shared[name].topo[term], values, err_msg=name)
+        assert shared[name].evaluations == log.evaluations, name
+        for key, value in log.state_dict.items():
+            assert torch.equal(shared[name].state_dict[key], value), (name, key)
+    np.testing.assert_array_equal(shared["never"].bce, shared["vae"].bce)
+    assert not np.array_equal(shared["from3"].bce, shared["vae"].bce)
+    # each model owns its evaluations, even when they were computed once
+    shared["never"].evaluations[3]["weights"] = 0.0
+    assert shared["vae"].evaluations[3]["weights"] != 0.0
 
 
 def test_sequential_noise_is_one_stream_and_differs_only_by_the_noise(data, monkeypatch):
@@ -239,6 +311,53 @@ def test_sequential_noise_keeps_a_seed_in_one_unit():
     assert seed_units(TrainConfig(), ("vae",), variants) == [(("vae",), None), ((), variants)]
 
 
+def test_models_without_a_first_step_gradient_share_a_unit(data):
+    from topogen.training import first_step_gradients, seed_units
+
+    config = TrainConfig(steps=3, batch_size=32, eval_at=())
+    models = ("vae", "topovae", "topovae_z")
+    variants = {"b0": ("topovae", {"bottleneck0": 15.0}), "w0": ("topovae", {"wasserstein0": 1.0})}
+    probe = first_step_gradients(data, 1, config, models, variants)
+    full = train_paired(data, 1, config, models, variants=variants)
+    assert probe == {name: bool(log.topo_grad[0]) for name, log in full.items()}  # the run's own first step
+    assert probe["vae"] is False and probe["w0"] is True
+    grad = {"vae": False, "topovae": False, "topovae_z": True, "b0": False, "w0": True}
+    assert seed_units(config, models, variants, grad) == [
+        (("vae", "topovae"), {"b0": variants["b0"]}), (("topovae_z",), None), ((), {"w0": variants["w0"]})]
+    assert seed_units(config, ("topovae_z",), None, {"topovae_z": True}) == [(("topovae_z",), None)]
+    assert seed_units(config, (), {"b0": variants["b0"]}, {"b0": False}) == [((), {"b0": variants["b0"]})]
+    assert seed_units(TrainConfig(noise="sequential"), models, variants, grad) == [(models, variants)]
+    with pytest.raises(ValueError, match="first_gradient must name every model"):
+        seed_units(config, models, variants, {"vae": False})
+
+
+def test_each_model_is_cached_alone_whatever_it_was_trained_with(data, tmp_path, monkeypatch):
+    from topogen.training import train_paired_cached
+
+    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
+    config = TrainConfig(steps=3, batch_size=32, eval_at=())
+    variants = {"b0": ("topovae", {"bottleneck0": 15.0})}
+    together, hit = train_paired_cached(data, 2, config, ("vae", "topovae"), variants=variants)
+    assert not hit and len(list(tmp_path.glob("train-*.pt"))) == 3
+    for models, extra in ((("vae",), None), (("topovae",), None), ((), variants), (("topovae", "vae"), variants)):
+        found, hit = train_paired_cached(data, 2, config, models, variants=extra)
+        assert hit and list(found) == [*models, *(extra or {})]
+        for name, log in found.items():
+            np.testing.assert_array_equal(log.bce, together[name].bce)
+    # one model missing: only it is trained, and the others come from the cache
+    (path,) = [p for p in tmp_path.glob("train-*.pt") if set(torch.load(p, weights_only=True)) == {"topovae"}]
+    path.unlink()
+    again, hit = train_paired_cached(data, 2, config, ("vae", "topovae"), variants=variants)
+    assert not hit and path.is_file()
+    np.testing.assert_array_equal(again["topovae"].bce, together["topovae"].bce)
+    # a readable file that holds another model is recomputed, with a warning
+    torch.save({"vae": torch.load(path, weights_only=True)["topovae"]}, path)
+    with pytest.warns(UserWarning, match="does not hold the run of"):
+        redone, hit = train_paired_cached(data, 2, config, ("topovae",))
+    assert not hit
+    np.testing.assert_array_equal(redone["topovae"].bce, together["topovae"].bce)
+
+
 def test_train_seeds_checks_names_before_splitting(data):
     from topogen.training import train_seeds
 
@@ -318,6 +437,21 @@ def test_train_many_equals_separate_calls(data, tmp_path, monkeypatch):
             assert list(a) == list(b)
             for name in a:
                 np.testing.assert_array_equal(a[name].bce, b[name].bce)
+    # a model two jobs ask for (same seed, settings, weights) is trained once, the job's own variants alone
+    import topogen.training as training
+
+    trained = []
+    original = training._train_unit
+    monkeypatch.setattr(training, "_train_unit", functools.wraps(original)(
+        lambda **unit: trained.append((unit["seed"], unit["models"], sorted(unit["variants"] or {})))
+        or original(**unit)))
+    jobs = [dict(seeds=[0, 1], config=config, models=("vae", "topovae")),
+            dict(seeds=[1], config=config, models=("vae",), variants={"b0": ("topovae", {"bottleneck0": 2.0})})]
+    (runs, _), (more, _) = train_many(data, jobs, cache=False, n_jobs=1)
+    assert sorted(trained) == [(0, ("vae", "topovae"), []), (1, (), ["b0"]), (1, ("vae", "topovae"), [])]
+    assert list(more[0]) == ["vae", "b0"] and more[0]["vae"] is not runs[1]["vae"]
+    np.testing.assert_array_equal(more[0]["vae"].bce, runs[1]["vae"].bce)
+    np.testing.assert_array_equal(more[0]["b0"].bce, runs[1]["topovae"].bce)  # no gradient yet: the VAE's steps
     with pytest.raises(ValueError, match="job 0"):
         train_many(data, [dict(config=config)])
     with pytest.raises(ValueError, match="job 0"):

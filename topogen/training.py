@@ -33,6 +33,7 @@ trained that way measure how far noise alone moves a comparison (a placebo).
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -59,6 +60,7 @@ __all__ = [
     "train_seeds",
     "train_many",
     "seed_units",
+    "first_step_gradients",
     "cache_key",
     "mean_pairwise_distance",
     "prefetch_persistence",
@@ -108,7 +110,7 @@ class RunLog:
     bce: np.ndarray
     kld: np.ndarray
     topo: dict
-    seconds: np.ndarray
+    seconds: np.ndarray  # step wall time (a shared step's time plus the model's own topological term)
     batches: np.ndarray  # a checksum of each step's batch indices
     topo_grad: np.ndarray = None  # whether the topological term had a gradient path at each step
     evaluations: dict = field(default_factory=dict)  # step -> metrics dict
@@ -217,6 +219,14 @@ def train_paired(
 ) -> dict:
     """Train each variant in ``models`` from the same initial weights on the same batches.
 
+    Under paired noise the models share one trajectory (weights computed
+    once) as long as their losses have the same gradient: a model whose
+    topological term has no gradient path at a step takes exactly the plain
+    VAE's step. At its first step with a gradient of its own a model goes on
+    alone, from a copy of the weights, optimizer state and noise stream.
+    Every result is bit-identical to training each model alone; a model's
+    logged step time is the shared step plus its own topological term.
+
     Parameters
     ----------
     data : ImageData
@@ -261,20 +271,79 @@ def train_paired(
     max_dim = max((loss.max_dim for loss in losses.values()), default=0)
     eval_at = sorted({s for s in config.eval_at if 0 < s <= config.steps} | {config.steps})
     n = config.steps
-    runs = {}
-    # "paired": one generator per model, identically seeded; "sequential": one shared stream.
-    shared = torch.Generator(device=device).manual_seed(seed + 1)
-    for name, (kind, _) in specs.items():
+    logs = {name: RunLog(name, seed, np.zeros(n), np.zeros(n),
+                         {k: np.zeros(n) for k in losses[name].weights} if name in losses else {}, np.zeros(n),
+                         checksums, np.zeros(n, dtype=bool)) for name in specs}
+
+    def start(members, noise):
         model = ConvVAE(latent_dim=config.latent_dim).to(device)
         model.load_state_dict(init)
         model.train()
-        runs[name] = (
-            model,
-            torch.optim.Adam(model.parameters(), lr=config.lr),
-            shared if config.noise == "sequential" else torch.Generator(device=device).manual_seed(seed + 1),
-            RunLog(name, seed, np.zeros(n), np.zeros(n), {k: np.zeros(n) for k in losses[name].weights}
-                   if kind != "vae" else {}, np.zeros(n), checksums, np.zeros(n, dtype=bool)),
-        )
+        return _Trajectory(model, torch.optim.Adam(model.parameters(), lr=config.lr), noise, members)
+
+    if config.noise == "sequential":  # one stream drawn in turn: every model follows its own trajectory
+        shared = torch.Generator(device=device).manual_seed(seed + 1)
+        trajectories = [start([name], shared) for name in specs]
+    else:  # identical noise: all models share one trajectory until their losses' gradients differ
+        trajectories = [start(list(specs), torch.Generator(device=device).manual_seed(seed + 1))]
+
+    def topo_value(name, recon, mu, x, input_pers, per_batch):
+        kind, topo, b = specs[name][0], losses[name], x.shape[0]
+        if kind == "topovae":
+            return topo(recon.reshape(b, -1), None, true_persistence=input_pers)
+        if kind == "topovae_z":
+            if "scaled" not in per_batch:  # same critical edges, rescaled cloud (once per batch)
+                flat = x.reshape(b, -1)
+                d = input_pers.distances  # computed once with the input's persistence
+                if d is None:  # persistence from a cache: the same matrix, recomputed
+                    d = pairwise_distances(flat)
+                scale = float(d[np.triu_indices(b, 1)].mean())
+                per_batch["scaled"] = input_pers.with_points(flat / scale)
+            return topo(mu / mean_pairwise_distance(mu), None, true_persistence=per_batch["scaled"])
+        # topovae_z_raw, topovae_sig: the latent means against the input batch as they are
+        return topo(mu, None, true_persistence=input_pers)
+
+    def advance(traj, x, input_pers, step, per_batch):
+        """Step ``traj`` on batch ``x``; models whose loss gains a gradient of its own split off and step alone."""
+        b = x.shape[0]
+        noise_state = traj.noise.get_state() if len(traj.members) > 1 else None
+        t0 = time.perf_counter()
+        recon, mu, logvar, _ = traj.model(x, generator=traj.noise)
+        bce, kld = _vae_terms(recon, x, mu, logvar)
+        loss = (bce + kld) / b
+        shared_seconds = time.perf_counter() - t0
+        values, terms, own_seconds = {}, {}, {}
+        for name in traj.members:
+            t1 = time.perf_counter()
+            if name in losses:
+                values[name] = topo_value(name, recon, mu, x, input_pers, per_batch)
+                terms[name] = losses[name].last_terms
+            own_seconds[name] = time.perf_counter() - t1
+        with_grad = [name for name in traj.members if name in values and values[name].requires_grad]
+        # A term without a gradient path adds a constant: the model takes the plain VAE step. Those models stay;
+        # if none does, the first model with a gradient keeps the trajectory. The others leave.
+        keeper = with_grad[0] if len(with_grad) == len(traj.members) else None
+        forks = [traj.split(name, noise_state, config.lr) for name in with_grad if name != keeper]
+        t2 = time.perf_counter()
+        if keeper is not None:
+            loss = loss + values[keeper] / b
+        traj.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        traj.opt.step()
+        shared_seconds += time.perf_counter() - t2
+        for name in traj.members:  # a model's step time: the shared step plus its own topological term
+            log = logs[name]
+            log.seconds[step] = shared_seconds + own_seconds[name]
+            log.bce[step] = bce.item() / b
+            log.kld[step] = kld.item() / b
+            if name in values:
+                log.topo_grad[step] = values[name].requires_grad
+                for k, v in terms[name].items():
+                    log.topo[k][step] = v
+        for fork in forks:  # one model each: it redoes this step alone, from the same weights and noise
+            advance(fork, x, input_pers, step, per_batch)
+        return forks
+
     bar = progress_bar(n, f"seed {seed}", enabled=progress)
     # Lockstep: every model takes step t before any takes step t + 1, so the input
     # batch's persistence is computed once per batch and step times are side by side.
@@ -289,51 +358,50 @@ def train_paired(
     else:
         stream = prefetch_persistence(stream, max_dim)
     for step, (x, input_pers) in enumerate(stream):
-        b = x.shape[0]
-        flat = x.reshape(b, -1)
-        scaled_pers = None
-        for name, (model, opt, noise, log) in runs.items():
-            t0 = time.perf_counter()
-            recon, mu, logvar, _ = model(x, generator=noise)
-            bce, kld = _vae_terms(recon, x, mu, logvar)
-            loss = (bce + kld) / b
-            kind = specs[name][0]
-            if kind != "vae":
-                topo = losses[name]
-                if kind == "topovae":
-                    value = topo(recon.reshape(b, -1), None, true_persistence=input_pers)
-                elif kind == "topovae_z":
-                    if scaled_pers is None:  # same critical edges, rescaled cloud
-                        d = input_pers.distances  # computed once with the input's persistence
-                        if d is None:  # persistence from a cache: the same matrix, recomputed
-                            d = pairwise_distances(flat)
-                        scale = float(d[np.triu_indices(b, 1)].mean())
-                        scaled_pers = input_pers.with_points(flat / scale)
-                    value = topo(mu / mean_pairwise_distance(mu), None, true_persistence=scaled_pers)
-                else:  # topovae_z_raw, topovae_sig: the latent means against the input batch as they are
-                    value = topo(mu, None, true_persistence=input_pers)
-                loss = loss + value / b
-                log.topo_grad[step] = value.requires_grad
-                for k, v in topo.last_terms.items():
-                    log.topo[k][step] = v
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            log.seconds[step] = time.perf_counter() - t0
-            log.bce[step] = bce.item() / b
-            log.kld[step] = kld.item() / b
-            if evaluator is not None and step + 1 in eval_at:
-                model.eval()
-                log.evaluations[step + 1] = evaluator(model)
-                model.train()
+        per_batch = {}
+        for traj in list(trajectories):
+            trajectories += advance(traj, x, input_pers, step, per_batch)
+        if evaluator is not None and step + 1 in eval_at:
+            for traj in trajectories:  # once per trajectory: its models have the same weights
+                traj.model.eval()
+                result = evaluator(traj.model)
+                traj.model.train()
+                for i, name in enumerate(traj.members):
+                    logs[name].evaluations[step + 1] = result if i == 0 else copy.deepcopy(result)
         bar.update(1)
     bar.close()
-    logs = {}
-    for name, (model, _, _, log) in runs.items():
-        if keep_weights:
-            log.state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        logs[name] = log
+    if keep_weights:
+        for traj in trajectories:
+            for name in traj.members:
+                logs[name].state_dict = {k: v.detach().cpu().clone() for k, v in traj.model.state_dict().items()}
     return logs
+
+
+class _Trajectory:
+    """One set of weights with its optimizer and noise stream, followed by one or more models.
+
+    Under paired noise every model of a seed starts from the same weights and
+    draws the same noise, and a model whose topological term has no gradient
+    path at a step takes exactly the plain VAE's step. Such models share one
+    trajectory, computed once, until their first step with a gradient of
+    their own; there a model leaves with a copy of the weights, the optimizer
+    state and the noise stream (:meth:`split`) and redoes that step alone.
+    Every model's weights, logs and evaluations are bit-identical to training
+    it alone.
+    """
+
+    def __init__(self, model: ConvVAE, opt: torch.optim.Optimizer, noise: torch.Generator, members: list):
+        self.model, self.opt, self.noise, self.members = model, opt, noise, members
+
+    def split(self, name: str, noise_state: torch.Tensor, lr: float) -> _Trajectory:
+        """``name`` leaves with copies of the weights and optimizer state, its noise rewound to ``noise_state``."""
+        self.members.remove(name)
+        model = copy.deepcopy(self.model)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        opt.load_state_dict(copy.deepcopy(self.opt.state_dict()))
+        noise = torch.Generator(device=self.noise.device)
+        noise.set_state(noise_state)
+        return _Trajectory(model, opt, noise, [name])
 
 
 # ----------------------------------------------------------------------------
@@ -472,30 +540,57 @@ def input_persistence(data, seed: int, config: TrainConfig, max_dim: int, cache:
     return edges
 
 
+def _unit_keys(data, seed: int, config: TrainConfig, models, variants, evaluator_key: str) -> dict:
+    """``{file name: model names}``: under paired noise one cache file per model, so that any grouping finds it."""
+    if config.noise == "sequential":  # the models share one noise stream: only the whole set is one result
+        return {cache_key(data, seed, config, models, evaluator_key, variants): [*models, *(variants or {})]}
+    keys = {cache_key(data, seed, config, (m,), evaluator_key): [m] for m in models}
+    keys.update({cache_key(data, seed, config, (), evaluator_key, {name: spec}): [name]
+                 for name, spec in (variants or {}).items()})
+    return keys
+
+
 def train_paired_cached(data, seed: int, config: TrainConfig = TrainConfig(), models=("vae", "topovae", "topovae_z"),
                         evaluator=None, evaluator_key: str = "", cache: bool = True, progress: bool | None = None,
                         variants: dict | None = None):
     """:func:`train_paired` with final weights, its results cached under ``.cache/``.
 
-    Cached files hold only tensors and plain types and are read with
-    ``torch.load(..., weights_only=True)``; a truncated or unreadable file is
-    recomputed (with a warning). Returns ``({model: RunLog}, cached)``.
+    Under paired noise each model is cached on its own (the key of training
+    it alone), so a model trained once is found whatever it was trained
+    with; the models not found train together. Cached files hold only
+    tensors and plain types and are read with ``torch.load(...,
+    weights_only=True)``; a truncated or unreadable file is recomputed (with
+    a warning). Returns ``({model: RunLog}, cached)``, ``cached`` True when
+    every model came from the cache.
     """
     from . import caching
     from .paths import cache_dir
 
-    path = cache_dir() / f"{cache_key(data, seed, config, models, evaluator_key, variants)}.pt"
-    payload = caching.load(path) if cache else None
-    if payload is not None:
-        return {name: _log_from_dict(d) for name, d in payload.items()}, True
     specs = _model_specs(config, models, variants)
-    max_dim = max((TopologicalLoss(w).max_dim for kind, w in specs.values() if kind != "vae"), default=None)
-    inputs = None if max_dim is None else input_persistence(data, seed, config, max_dim, cache=cache)
-    logs = train_paired(data, seed, config, models, evaluator=evaluator, keep_weights=True, progress=progress,
-                        variants=variants, input_edges=inputs)
-    if cache:
-        caching.save({name: _log_to_dict(log) for name, log in logs.items()}, path)
-    return logs, False
+    keys = _unit_keys(data, seed, config, models, variants, evaluator_key)
+    found = {}
+    for key, names in keys.items():
+        payload = caching.load(cache_dir() / f"{key}.pt") if cache else None
+        if payload is None:
+            continue
+        if isinstance(payload, dict) and set(payload) == set(names):
+            found.update({name: _log_from_dict(d) for name, d in payload.items()})
+        else:
+            warnings.warn(f"cache file {key}.pt does not hold the run of {names}; recomputing it", stacklevel=2)
+    missing = [name for name in specs if name not in found]
+    if missing:
+        todo = {name: specs[name] for name in missing}
+        max_dim = max((TopologicalLoss(w).max_dim for kind, w in todo.values() if kind != "vae"), default=None)
+        inputs = None if max_dim is None else input_persistence(data, seed, config, max_dim, cache=cache)
+        logs = train_paired(data, seed, config, [m for m in models if m in todo], evaluator=evaluator,
+                            keep_weights=True, progress=progress, input_edges=inputs,
+                            variants={k: v for k, v in (variants or {}).items() if k in todo})
+        found.update(logs)
+        if cache:
+            for key, names in keys.items():
+                if any(name in logs for name in names):
+                    caching.save({name: _log_to_dict(found[name]) for name in names}, cache_dir() / f"{key}.pt")
+    return {name: found[name] for name in specs}, not missing
 
 
 def _train_unit(data, seed, config, models, variants, evaluator, evaluator_key, cache, threads):
@@ -510,22 +605,52 @@ def _train_unit(data, seed, config, models, variants, evaluator, evaluator_key, 
     return logs, hit
 
 
-def seed_units(config: TrainConfig, models, variants: dict | None = None) -> list[tuple[tuple, dict | None]]:
+def first_step_gradients(data, seed: int, config: TrainConfig, models, variants: dict | None = None,
+                         threads: int = 1) -> dict:
+    """Whether each model's topological term has a gradient path at a seed's first step: ``{name: bool}``.
+
+    It is the first step of :func:`train_paired` itself (``topo_grad[0]``),
+    run under ``threads`` intra-op threads. Plain VAEs are False.
+    :func:`seed_units` uses it to decide which models share a trajectory.
+    """
+    from .caching import fixed_threads
+
+    with fixed_threads(threads):
+        logs = train_paired(data, seed, replace(config, steps=1, eval_at=()), models, progress=False,
+                            variants=variants)
+    return {name: bool(log.topo_grad[0]) for name, log in logs.items()}
+
+
+def seed_units(config: TrainConfig, models, variants: dict | None = None,
+               first_gradient: dict | None = None) -> list[tuple[tuple, dict | None]]:
     """How one seed's paired run splits into independent units: ``[(models, variants), ...]``.
 
     Under ``noise="paired"`` every model of a seed depends only on the seed
     (initial weights, batches, its own identically seeded noise) and on the
-    input batches' persistence, which is deterministic: each model is its own
-    unit, trained alone, with results bit-identical to the lockstep run of
-    :func:`train_paired`. Units of equal cost balance across workers (5 seeds
-    on 2 cores no longer leave one core idle for a third of the time) and a
-    model shared by two notebooks (the VAE) is trained and cached once.
+    input batches' persistence, which is deterministic, so any split gives
+    results bit-identical to the lockstep run of :func:`train_paired`, and
+    each model is cached on its own (found by any later split). Without
+    ``first_gradient`` each model is its own unit. With it
+    (:func:`first_step_gradients`), the models without a gradient of their
+    own at the first step (the VAE and, on MNIST, the bottleneck TopoVAEs)
+    form one unit: they share the VAE's trajectory, computed once, until
+    their first step with a gradient. Each other model is its own unit.
     Under ``noise="sequential"`` the models read one noise stream in turn, so
     the seed stays one unit.
     """
     if config.noise == "sequential":
         return [(tuple(models), variants)]
-    return [((m,), None) for m in models] + [((), {name: spec}) for name, spec in (variants or {}).items()]
+    variants = variants or {}
+    if first_gradient is None:
+        return [((m,), None) for m in models] + [((), {name: spec}) for name, spec in variants.items()]
+    unknown = set(first_gradient) ^ {*models, *variants}
+    if unknown:
+        raise ValueError(f"first_gradient must name every model and variant, mismatched: {sorted(unknown)}")
+    shared = (tuple(m for m in models if not first_gradient[m]),
+              {k: v for k, v in variants.items() if not first_gradient[k]} or None)
+    alone = [((m,), None) for m in models if first_gradient[m]] + [
+        ((), {k: v}) for k, v in variants.items() if first_gradient[k]]
+    return ([shared] if shared[0] or shared[1] else []) + alone
 
 
 def train_seeds(data, seeds, config: TrainConfig = TrainConfig(), models=("vae", "topovae", "topovae_z"), *,
@@ -533,8 +658,11 @@ def train_seeds(data, seeds, config: TrainConfig = TrainConfig(), models=("vae",
                 backend: str = "loky", threads: int = 1, scheduler: str = "") -> tuple[list, list]:
     """Paired runs of several seeds, as independent units of :func:`topogen.sweep.run_sweep`.
 
-    The units are :func:`seed_units` (one per model and seed under paired
-    noise), each cached on its own. Every unit trains with ``threads``
+    The units are :func:`seed_units`: under paired noise, per seed, the
+    models without a gradient of their own at the first step
+    (:func:`first_step_gradients`) share one unit and the VAE's trajectory,
+    and every other model is a unit of its own; each model is cached on its
+    own. Every unit trains with ``threads``
     intra-op threads wherever it runs, so the results are identical for any
     ``n_jobs`` and backend (a serial run, parallel processes, or a Dask
     cluster: ``scheduler="tcp://HOST:8786"``).
@@ -558,30 +686,57 @@ def train_many(data, jobs, *, evaluator=None, cache: bool = True, n_jobs: int = 
     Each job is a dict with ``seeds`` and optionally ``config``, ``models``
     and ``variants`` (the arguments of :func:`train_seeds`). All their units
     go to the workers together, so a job's last unit does not leave the other
-    workers idle before the next job starts; the results are those of
-    separate calls.
+    workers idle before the next job starts, and a model that two jobs ask
+    for (the same run: seed, settings, weights) is trained once. The results
+    are those of separate calls.
     """
+    from .caching import fixed_threads
+    from .paths import cache_dir
     from .sweep import run_sweep
 
     key = getattr(evaluator, "key", "")
-    units, owners = [], []
+    units, owners, aliases = [], [], []
+    scheduled = {}  # cache key of a model's run -> (owner, name) of the unit that trains it
     for j, job in enumerate(jobs):
         unknown = set(job) - {"seeds", "config", "models", "variants"}
         if unknown or "seeds" not in job:
             raise ValueError(f"job {j} must give seeds and may give config, models, variants; got {sorted(job)}")
         config = job.get("config") or TrainConfig()
-        models, variants = tuple(job.get("models", ("vae", "topovae", "topovae_z"))), job.get("variants")
+        models, variants = tuple(job.get("models", ("vae", "topovae", "topovae_z"))), job.get("variants") or {}
         _model_specs(config, models, variants)  # checked here: split into units, a clash of names would go unseen
-        for s in job["seeds"]:
-            for unit_models, unit_variants in seed_units(config, models, variants):
-                units.append(dict(data=data, seed=int(s), config=config, models=unit_models, variants=unit_variants,
+        for s in map(int, job["seeds"]):
+            with fixed_threads(threads):  # the keys the units will use
+                keys = _unit_keys(data, s, config, models, variants, key)
+            fresh = set()
+            for k, names in keys.items():
+                if config.noise == "paired" and k in scheduled:  # one model, already trained by an earlier job
+                    aliases.append(((j, s), names[0], scheduled[k]))
+                else:
+                    scheduled[k] = ((j, s), names[0])
+                    fresh.update(names)
+            fresh_models = tuple(m for m in models if m in fresh)
+            fresh_variants = {k: v for k, v in variants.items() if k in fresh}
+            if not fresh:
+                continue
+            probe = None  # which models can share a trajectory; not needed when all of them are cached
+            if config.noise == "paired" and not (cache and all(
+                    (cache_dir() / f"{k}.pt").is_file() for k, names in keys.items() if names[0] in fresh)):
+                probe = first_step_gradients(data, s, config, fresh_models, fresh_variants, threads=threads)
+            for unit_models, unit_variants in seed_units(config, fresh_models, fresh_variants or None, probe):
+                units.append(dict(data=data, seed=s, config=config, models=unit_models, variants=unit_variants,
                                   evaluator=evaluator, evaluator_key=key, cache=cache, threads=threads))
-                owners.append((j, int(s)))
-    out = run_sweep(_train_unit, units, n_jobs=n_jobs, backend=backend, cache=False, scheduler=scheduler)
+                owners.append((j, s))
+    # the units sharing a trajectory are the longest (at most one run per model): they start first
+    cost = [u["config"].steps * (len(u["models"]) + len(u["variants"] or {})) for u in units]
+    out = run_sweep(_train_unit, units, n_jobs=n_jobs, backend=backend, cache=False, scheduler=scheduler, cost=cost)
     runs = {(j, int(s)): {} for j, job in enumerate(jobs) for s in job["seeds"]}
     hits = dict.fromkeys(runs, True)
     for owner, (logs, hit) in zip(owners, out, strict=True):
         runs[owner].update(logs)
         hits[owner] = hits[owner] and hit
-    return [([runs[j, int(s)] for s in job["seeds"]], [hits[j, int(s)] for s in job["seeds"]])
-            for j, job in enumerate(jobs)]
+    for owner, name, (source, source_name) in aliases:
+        runs[owner][name] = copy.deepcopy(runs[source][source_name])
+        hits[owner] = hits[owner] and hits[source]
+    order = [[*job.get("models", ("vae", "topovae", "topovae_z")), *(job.get("variants") or {})] for job in jobs]
+    return [([{name: runs[j, int(s)][name] for name in order[j]} for s in job["seeds"]],
+             [hits[j, int(s)] for s in job["seeds"]]) for j, job in enumerate(jobs)]
