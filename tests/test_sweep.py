@@ -1,9 +1,11 @@
 """Sweeps: parallel and serial runs agree, the cache answers reruns, Dask gives the same results."""
 
+import functools
+
 import numpy as np
 import pytest
 
-from topogen import sweep
+from topogen import ablation, sweep
 from topogen.ablation import matched_weights, synthetic_trial
 
 CONFIGS = [
@@ -84,21 +86,34 @@ def test_cluster_addresses():
                 pass
 
 
-def test_vae_trials_one_model_per_unit_equal_the_whole_trial(tmp_path, monkeypatch):
+def test_vae_trials_split_into_units_equal_the_whole_trial(tmp_path, monkeypatch):
     from topogen.ablation import vae_trial, vae_trials
 
     monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
-    variants = {"b0": {"bottleneck0": 15.0}, "b01": {"bottleneck0": 15.0, "bottleneck1": 15.0}}
+    # b0 and b01 have no gradient path at the first step: one unit with the VAE; w0 has one: a unit of its own
+    variants = {"b0": {"bottleneck0": 15.0}, "b01": {"bottleneck0": 15.0, "bottleneck1": 15.0},
+                "w0": {"wasserstein0": 1.0}}
+    calls = []
+    original = ablation.vae_trial
+
+    @functools.wraps(original)
+    def spy(**unit):
+        calls.append(sorted(unit["variants"]))
+        return original(**unit)
+
+    monkeypatch.setattr(ablation, "vae_trial", spy)
     kwargs = dict(steps=3, eval_at=(2,), n_prior=20)
     (split,) = vae_trials([1], variants, n_jobs=1, cache=False, **kwargs)  # input persistence in the loop
+    assert calls == [["b0", "b01"], ["w0"]]
+    monkeypatch.setattr(ablation, "vae_trial", original)
     assert not list(tmp_path.glob("inputs-*.pt"))
     whole = vae_trial(1, variants, **kwargs)  # input persistence from its cache (degree 1)
     # Workers find the cache folder in their own environment (on a cluster, their machine's): stop the reusable
     # workers of earlier tests, started before this test's TOPOGEN_CACHE_DIR, so that new ones see it.
     sweep.shutdown()
-    (cached,) = vae_trials([1], variants, n_jobs=2, cache=True, **kwargs)  # ... degree 0 for b0, 1 for b01
+    (cached,) = vae_trials([1], variants, n_jobs=2, cache=True, **kwargs)  # ... the same, and degree 0 for w0
     assert len(list(tmp_path.glob("inputs-*.pt"))) == 2
-    assert list(split) == list(whole) == list(cached) == ["vae", "b0", "b01"]
+    assert list(split) == list(whole) == list(cached) == ["vae", "b0", "b01", "w0"]
     for name, res in whole.items():
         for other in (split, cached):
             np.testing.assert_array_equal(other[name]["bce"], res["bce"])

