@@ -98,3 +98,28 @@ def test_ball_to_sphere_gains_a_void():
     assert np.linalg.norm(S.sphere(50, 2.0).numpy(), axis=1) == pytest.approx(2.0)
     radius = np.linalg.norm(S.filled_ball(200, 1.0, seed=1).numpy(), axis=1)
     assert radius.max() <= 1.0 and radius.min() < 0.5
+
+
+def test_a_cloud_that_stops_moving_is_recorded_without_recomputing_the_rest(monkeypatch):
+    start = S.clusters([(0, 0), (4, 0)], [6, 6], 0.3, seed=0)
+    target = torch.tensor([(0.0, 0.0), (3.0, 0.0), (0.0, 3.0)], dtype=torch.float64)
+    weights = [1.0, 0, 0, 0, 0, 0, 0]
+    calls = []
+    original = S.vr_persistence
+    monkeypatch.setattr(S, "vr_persistence", lambda *a, **k: calls.append(1) or original(*a, **k))
+    hist = S.deform(start, target, weights, steps=40, lr=0.05, fallback="none", snapshots=5)
+    # the missing third cluster is a target bar matched to the diagonal: no gradient path, nothing moves
+    assert hist.steps_run == 1 and len(calls) < 5
+    assert hist.snapshot_steps == [0, 10, 20, 30, 40] and len(hist.clouds) == len(hist.diagrams) == 5
+    for cloud, diagrams in zip(hist.clouds, hist.diagrams, strict=True):
+        np.testing.assert_array_equal(cloud, start.numpy())
+        np.testing.assert_array_equal(diagrams[0], hist.diagrams[0][0])
+    assert hist.loss.shape == (40,) and (hist.loss == hist.loss[0]).all() and not hist.fallback_steps.any()
+    # what any later step computes: the same values, and the cloud stays where it is
+    monkeypatch.setattr(S, "vr_persistence", original)
+    one = S.deform(hist.final, target, weights, steps=1, lr=0.05, fallback="none", snapshots=2)
+    assert one.loss[0] == hist.loss[-1] and one.terms["bottleneck0"][0] == hist.terms["bottleneck0"][-1]
+    np.testing.assert_array_equal(one.final, hist.final)
+    # with a fallback the cloud moves and every step is computed
+    moving = S.deform(start, target, weights, steps=40, lr=0.05, snapshots=5)
+    assert moving.steps_run == 40 and not np.array_equal(moving.final, start.numpy())

@@ -109,7 +109,7 @@ def synthetic_trial(
         "end": _distances(hist.diagrams[-1], target),
         "ratio": total[-1] / total[0] if total[0] > 0 else float("nan"),
         "steps_to_half": float(half[0]) if half else float("nan"),
-        "ms_per_step": 1e3 * hist.seconds / steps,
+        "ms_per_step": 1e3 * hist.seconds / hist.steps_run,
         "fallback_steps": int(hist.fallback_steps.sum()),
         # features at the target's scale, counted as notebook 01 counts them
         "features_end": (counts["clusters_end"], counts["loops_end"]),

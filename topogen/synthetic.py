@@ -235,6 +235,10 @@ class DeformationHistory:
     target_diagrams : dict
     seconds : float
         Wall time of the optimisation loop.
+    steps_run : int
+        Steps computed: fewer than ``settings["steps"]`` when the cloud
+        stopped moving (no gradient path and no fallback), after which every
+        step repeats the last one exactly and is recorded as such.
     settings : dict
         Weights, steps, lr, seed and fallback rule, for the record.
     """
@@ -248,6 +252,7 @@ class DeformationHistory:
     target: np.ndarray = None
     target_diagrams: dict = field(default_factory=dict)
     seconds: float = 0.0
+    steps_run: int = 0
     settings: dict = field(default_factory=dict)
 
     @property
@@ -385,11 +390,28 @@ def deform(
         if objective.requires_grad:
             objective.backward()
             opt.step()
+        elif step + 1 < steps:
+            # Nothing moved (no gradient path and no fallback): every later step sees this same cloud and Adam
+            # state, so it would repeat this step exactly. Record the rest as such instead of recomputing it.
+            rest = slice(step + 1, steps)
+            losses[rest] = losses[step]
+            for k in terms:
+                terms[k][rest] = terms[k][step]
+            used_fallback[rest] = used_fallback[step]
+            later = sorted(k for k in keep if step < k < steps)
+            if later:
+                full = pers if step in keep else vr_persistence(x, max_dim=record)
+                for k in later:
+                    snapshot(k, full)
+            hist.steps_run = step + 1
+            bar.update(steps - step)
+            break
         bar.update(1)
         if step % 100 == 0:
             bar.set_postfix(loss=f"{losses[step]:.4g}", refresh=False)
     bar.close()
     hist.seconds = time.perf_counter() - t0
+    hist.steps_run = hist.steps_run or steps
     snapshot(steps, vr_persistence(x, max_dim=record))
     hist.loss, hist.terms, hist.fallback_steps = losses, terms, used_fallback
     return hist
