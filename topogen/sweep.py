@@ -216,7 +216,8 @@ def clear_cache() -> None:
 
 
 def shutdown() -> None:
-    """Stop joblib's reusable worker processes (call at the end of a notebook)."""
-    from joblib.externals.loky import get_reusable_executor
+    """Stop joblib's reusable worker processes (call at the end of a notebook); nothing to do if none started."""
+    from joblib.externals.loky import get_reusable_executor, reusable_executor
 
-    get_reusable_executor().shutdown(wait=True)
+    if reusable_executor._executor is not None:  # get_reusable_executor() would start a pool only to stop it
+        get_reusable_executor().shutdown(wait=True)
