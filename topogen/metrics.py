@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -291,6 +292,11 @@ class Evaluator:
         rest = [i for i in range(len(labels)) if i not in set(firsts)]
         #: Test-image indices shown in grids (one per class first).
         self.grid_index = (firsts + rest)[: self.grid]
+
+    def __sizeof__(self) -> int:
+        # What it carries (data, classifier, real features): Dask sends an evaluator shared by many units once.
+        weights = sum(t.element_size() * t.nelement() for t in self.classifier.state_dict().values())
+        return object.__sizeof__(self) + sys.getsizeof(self.data) + weights + self._real_features.nbytes
 
     @property
     def key(self) -> str:
