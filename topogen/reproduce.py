@@ -24,24 +24,40 @@ figures into their own folder, ``figures/NAME/`` (or ``--output-dir``), again
 staged: a failed run leaves that folder as it was. ``-p KEY VALUE`` overrides
 one parameter of every notebook run (the value is read as YAML: ``-p steps 100``,
 ``-p device cuda``).
+
+Notebooks run side by side (``--jobs``, default 2 on a machine with two or
+more cores): at most that many at once, in number order, each started once
+the notebooks it builds on (``"after"`` in its ``topogen`` metadata, e.g.
+notebook 04 reuses the runs notebook 03 trains and caches) have finished.
+Their parallel units then go to one shared pool: a local Dask cluster with a
+single-threaded worker per core, whose address is passed as the
+``dask_scheduler`` parameter, so no core waits while one notebook plots or
+finishes its last unit and another has work. Results do not depend on it
+(units run with a fixed thread count wherever they run). ``--jobs 1`` runs
+one notebook at a time, each with its own process pool, as papermill alone
+would. A ``dask_scheduler`` given with ``-p`` sends the units to that cluster
+instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import multiprocessing
 import os
 import re
 import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .paths import BATCH_ENV, FIGURES_ENV, repo_root
 
-__all__ = ["find_notebooks", "normalize_notebook", "run", "main", "NotebookFailed"]
+__all__ = ["find_notebooks", "normalize_notebook", "prerequisites", "default_jobs", "run", "main", "NotebookFailed"]
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[\w-]+\.ipynb$")
 KERNEL = "python3"
@@ -51,9 +67,12 @@ class NotebookFailed(RuntimeError):
     """A notebook raised; ``notebook`` and ``cell`` say where."""
 
     def __init__(self, notebook: Path, cell, message: str):
-        self.notebook, self.cell = notebook, cell
+        self.notebook, self.cell, self.message = notebook, cell, message
         where = f"cell {cell}" if cell is not None else "an unknown cell"
         super().__init__(f"{notebook.name} failed in {where}: {message}")
+
+    def __reduce__(self):  # raised in a notebook's own process, re-raised in the runner's
+        return type(self), (self.notebook, self.cell, self.message)
 
 
 @dataclass
@@ -84,6 +103,37 @@ def find_notebooks(folder: Path, select: list[str] | None = None) -> list[Path]:
             raise ValueError(f"no notebook matches {key!r} (numbered notebooks: {names})")
         chosen.extend(p for p in hits if p not in chosen)
     return sorted(chosen)
+
+
+def _number(notebook: Path) -> str:
+    return NOTEBOOK_PATTERN.match(notebook.name).group(1)
+
+
+def prerequisites(notebook: Path) -> list[str]:
+    """Numbers of the notebooks ``notebook`` builds on: ``metadata.topogen.after`` (e.g. ``["03"]``).
+
+    A notebook that reuses what another one computes and caches (notebook 04
+    the runs of notebook 03) names it there, so that run side by side it
+    starts after that one has finished instead of computing the same runs
+    at the same time. Run alone, it computes what it needs itself.
+
+    Raises
+    ------
+    ValueError
+        An entry that is not the number of an earlier notebook.
+    """
+    after = json.loads(Path(notebook).read_text()).get("metadata", {}).get("topogen", {}).get("after", [])
+    number = _number(Path(notebook))
+    if not isinstance(after, list) or not all(isinstance(a, str) and re.fullmatch(r"\d{2}", a) and a < number
+                                              for a in after):
+        raise ValueError(f"{Path(notebook).name}: metadata topogen.after must list numbers of earlier notebooks "
+                         f"(e.g. [\"03\"]), got {after!r}")
+    return after
+
+
+def default_jobs() -> int:
+    """Notebooks run at once by default: 2 on a machine with two or more cores, else 1."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
 def normalize_notebook(path: Path, display_path: str) -> None:
@@ -142,31 +192,121 @@ def _execute(notebook: Path, output: Path, figures: Path, parameters: dict) -> N
             os.environ[FIGURES_ENV] = env_before
 
 
+def _execute_one(notebook: Path, output: Path, figures: Path, parameters: dict, display_path: str) -> float:
+    """Execute and normalize one notebook (in the runner's process or one of its own); the seconds it took."""
+    start = time.perf_counter()
+    _execute(notebook, output, figures, parameters)
+    normalize_notebook(output, display_path)
+    return time.perf_counter() - start
+
+
 def _execute_each(notebooks, stage: Path, parameters: dict, display_path, label: str, log,
-                  list_figures: bool = False) -> list[Result]:
+                  list_figures: bool = False, jobs: int = 1) -> list[Result]:
     """Execute each notebook into ``stage/notebooks`` and its figures into ``stage/figures/<stem>``, normalized.
 
     ``parameters`` maps a notebook's stem to its parameters; ``display_path(nb)``
-    is the path the normalized notebook records. Stops at the first failure
-    (:class:`NotebookFailed`), leaving the stage to the caller.
+    is the path the normalized notebook records. With ``jobs`` > 1 up to
+    ``jobs`` notebooks run at once, each in a process of its own (its own
+    environment: figures folder, batch flag), in number order, a notebook
+    only after its :func:`prerequisites`. The first failure
+    (:class:`NotebookFailed`) stops starting notebooks; it is raised once the
+    running ones have finished, leaving the stage to the caller.
     """
-    results = []
-    for nb in notebooks:
-        out_nb = stage / "notebooks" / nb.name
-        out_fig = stage / "figures" / nb.stem
+    results = {}
+
+    def prepare(nb: Path) -> tuple:
+        out_nb, out_fig = stage / "notebooks" / nb.name, stage / "figures" / nb.stem
         out_nb.parent.mkdir(parents=True, exist_ok=True)
         out_fig.mkdir(parents=True, exist_ok=True)
         log(f"running {nb.name}{label}")
-        start = time.perf_counter()
-        _execute(nb, out_nb, out_fig, parameters.get(nb.stem, {}))
-        normalize_notebook(out_nb, display_path(nb))
-        written = sorted(p.name for p in out_fig.iterdir() if p.is_file())
-        results.append(Result(nb, time.perf_counter() - start, written))
-        log(f"  {nb.name}: {results[-1].seconds:.1f} s, {len(written)} figure(s)")
+        return nb, out_nb, out_fig, parameters.get(nb.stem, {}), display_path(nb)
+
+    def finish(nb: Path, seconds: float) -> None:
+        written = sorted(p.name for p in (stage / "figures" / nb.stem).iterdir() if p.is_file())
+        results[nb] = Result(nb, seconds, written)
+        log(f"  {nb.name}: {seconds:.1f} s, {len(written)} figure(s)")
         if list_figures:
             for fig in written:
                 log(f"    {fig}")
-    return results
+
+    if jobs == 1 or len(notebooks) == 1:
+        for nb in notebooks:
+            finish(nb, _execute_one(*prepare(nb)))
+        return [results[nb] for nb in notebooks]
+    selected = {_number(nb) for nb in notebooks}
+    after = {nb: [a for a in prerequisites(nb) if a in selected] for nb in notebooks}
+    waiting, running, failure = list(notebooks), {}, None
+    # spawn, not fork: the runner holds the threads of a Dask cluster
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        while True:
+            finished = {_number(nb) for nb in results}
+            for nb in list(waiting):
+                if failure is None and len(running) < jobs and all(a in finished for a in after[nb]):
+                    waiting.remove(nb)
+                    running[pool.submit(_execute_one, *prepare(nb))] = nb
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                nb = running.pop(future)
+                try:
+                    finish(nb, future.result())
+                except BaseException as err:  # noqa: BLE001  (raised below, once the others have finished)
+                    failure = failure or err
+    if failure is not None:
+        raise failure
+    return [results[nb] for nb in notebooks]
+
+
+def _parameter_names(notebook: Path) -> set[str]:
+    """Names assigned in the cell tagged ``parameters``."""
+    import ast
+
+    for cell in json.loads(Path(notebook).read_text())["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            tree = ast.parse("".join(cell["source"]))
+            return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                    if isinstance(t, ast.Name)}
+    return set()
+
+
+@contextlib.contextmanager
+def _shared_pool(notebooks, parameters: dict, jobs: int, log):
+    """``(parameters, jobs)`` for running ``notebooks`` side by side on one local Dask cluster.
+
+    With ``jobs`` > 1 and several notebooks, ``dask_scheduler`` points at a
+    cluster of one single-threaded worker process per core (closed when the
+    block ends) for every notebook that takes that parameter and was not
+    given one. On an accelerator (a ``device`` other than ``"cpu"``) the
+    notebooks run one at a time. Without the ``distributed`` package each
+    notebook keeps its own process pool.
+    """
+    if any(str(p.get("device", "cpu")) != "cpu" for p in parameters.values()):
+        jobs = 1  # one process drives the accelerator
+    takes = {nb.stem for nb in notebooks if "dask_scheduler" in _parameter_names(nb)
+             and not parameters.get(nb.stem, {}).get("dask_scheduler")}
+    if jobs == 1 or len(notebooks) < 2 or not takes:
+        yield parameters, jobs
+        return
+    try:
+        import distributed
+    except ImportError:
+        log("the distributed package is missing: each notebook runs its units in its own process pool")
+        yield parameters, jobs
+        return
+    import dask
+
+    workers = os.cpu_count() or 1
+    # Dask's statistical profiler and monitors cost about a tenth of a core on this machine even while idle: a
+    # runner has no dashboard to feed, so they are off or slowed.
+    quiet = {"distributed.worker.profile.enabled": False, "distributed.admin.system-monitor.interval": "5s",
+             "distributed.admin.tick.interval": "1s", "distributed.worker.memory.monitor-interval": "1s"}
+    with dask.config.set(quiet), distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                          host="127.0.0.1", dashboard_address=None) as cluster:
+        log(f"{jobs} notebooks at a time; their units go to a local Dask cluster of {workers} single-threaded "
+            f"workers ({cluster.scheduler_address})")
+        yield {stem: {**p, "dask_scheduler": cluster.scheduler_address} if stem in takes else p
+               for stem, p in parameters.items()}, jobs
 
 
 def run(
@@ -180,8 +320,12 @@ def run(
     parameters: str | os.PathLike | None = None,
     overrides: dict | None = None,
     log=None,
+    jobs: int | None = None,
 ) -> list[Result]:
     """Execute notebooks; see the module docstring. Returns one Result per notebook.
+
+    ``jobs``: notebooks run at once (default :func:`default_jobs`), sharing a
+    local Dask cluster when more than one.
 
     Raises
     ------
@@ -192,13 +336,16 @@ def run(
         no notebook.
     """
     log = log or _print
+    jobs = default_jobs() if jobs is None else jobs
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     root = repo_root()
     notebooks_dir = Path(notebooks_dir or root / "notebooks")
     figures_dir = Path(figures_dir or root / "figures")
     if parameters is not None:
         if smoke:
             raise ValueError("--smoke and --parameters are exclusive")
-        return _run_named(select, parameters, overrides or {}, notebooks_dir, figures_dir, output_dir, log)
+        return _run_named(select, parameters, overrides or {}, notebooks_dir, figures_dir, output_dir, log, jobs)
     notebooks = find_notebooks(notebooks_dir, select)
     if not notebooks:
         log(f"no numbered notebooks in {notebooks_dir}: nothing to do")
@@ -214,10 +361,11 @@ def run(
         stage = Path(tempfile.mkdtemp(prefix=".reproduce-", dir=figures_dir.parent))
     results = []
     try:
-        results = _execute_each(
-            notebooks, stage, {nb.stem: {**params.get(nb.stem, {}), **(overrides or {})} for nb in notebooks},
-            lambda nb: os.path.relpath(nb, root) if nb.is_relative_to(root) else nb.name,
-            " (smoke)" if smoke else "", log, list_figures=True)
+        chosen = {nb.stem: {**params.get(nb.stem, {}), **(overrides or {})} for nb in notebooks}
+        with _shared_pool(notebooks, chosen, jobs, log) as (chosen, jobs):
+            results = _execute_each(
+                notebooks, stage, chosen, lambda nb: os.path.relpath(nb, root) if nb.is_relative_to(root) else nb.name,
+                " (smoke)" if smoke else "", log, list_figures=True, jobs=jobs)
         if not smoke:
             _commit(stage, notebooks, notebooks_dir, figures_dir, results)
         else:
@@ -240,7 +388,7 @@ def resolve_parameters(parameters, notebooks_dir: Path) -> tuple[str, Path]:
     return name, path
 
 
-def _run_named(select, parameters, overrides, notebooks_dir, figures_dir, output_dir, log) -> list[Result]:
+def _run_named(select, parameters, overrides, notebooks_dir, figures_dir, output_dir, log, jobs=1) -> list[Result]:
     name, path = resolve_parameters(parameters, notebooks_dir)
     params = _load_parameters(path)
     listed = [p for p in find_notebooks(notebooks_dir) if p.stem in params]
@@ -251,9 +399,10 @@ def _run_named(select, parameters, overrides, notebooks_dir, figures_dir, output
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".reproduce-{name}-", dir=output_dir.parent))
     try:
-        results = _execute_each(
-            notebooks, stage, {nb.stem: {**params.get(nb.stem, {}), **overrides} for nb in notebooks},
-            lambda nb: f"{output_dir.name}/{nb.name}", f" with the {name!r} parameters", log)
+        chosen = {nb.stem: {**params.get(nb.stem, {}), **overrides} for nb in notebooks}
+        with _shared_pool(notebooks, chosen, jobs, log) as (chosen, jobs):
+            results = _execute_each(notebooks, stage, chosen, lambda nb: f"{output_dir.name}/{nb.name}",
+                                    f" with the {name!r} parameters", log, jobs=jobs)
         output_dir.mkdir(parents=True, exist_ok=True)
         for nb, res in zip(notebooks, results, strict=True):
             for fig in res.figures:
@@ -288,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parameters", metavar="NAME",
                         help="a parameter set: notebooks/NAME_parameters.yml (e.g. paper) or a YAML path; "
                              "outputs go to figures/NAME/")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help=f"notebooks run at once, sharing one pool of workers (default: {default_jobs()} here)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"), default=[],
                         help="override a parameter of every notebook run (value read as YAML)")
     args = parser.parse_args(argv)
@@ -306,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
             smoke_parameters=args.smoke_parameters,
             parameters=args.parameters,
             overrides=overrides,
+            jobs=args.jobs,
         )
     except NotebookFailed as err:
         print(f"FAILED: {err}", file=sys.stderr)
