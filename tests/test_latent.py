@@ -89,9 +89,9 @@ def test_bad_input(embedding):
 
 
 def test_parallel_evaluation_and_tsne_equal_the_serial_calls():
-    from sklearn.manifold import TSNE
+    from sklearn.decomposition import PCA
 
-    from topogen.latent import evaluate_latents, latent_metrics, tsne_embeddings
+    from topogen.latent import _pca_init, _tsne, evaluate_latents, latent_metrics, tsne_embeddings
 
     rng = np.random.default_rng(3)
     labels = np.repeat(np.arange(3), 12)
@@ -104,5 +104,27 @@ def test_parallel_evaluation_and_tsne_equal_the_serial_calls():
     assert evaluate_latents([], labels, inputs) == []
     maps = tsne_embeddings(latents[:2], perplexity=5.0, seed=2, n_jobs=2)
     for z, emb in zip(latents[:2], maps, strict=True):
-        np.testing.assert_array_equal(emb, TSNE(n_components=2, perplexity=5.0, random_state=2,
-                                                init="pca").fit_transform(z))
+        np.testing.assert_array_equal(emb, _tsne(z, 5.0, 2))  # a worker's map is this process's
+        # the initialization is scikit-learn's init="pca" up to rounding (principal components, PC1's std 1e-4)
+        pcs = PCA(n_components=2, random_state=2).fit_transform(z).astype(np.float32)
+        np.testing.assert_allclose(np.abs(_pca_init(z, 2)), np.abs(pcs / np.std(pcs[:, 0]) * 1e-4), rtol=1e-4,
+                                   atol=1e-9)
+
+
+def test_tsne_maps_are_the_same_in_every_process():
+    """The same input gives the same map in this process and, call after call, in the workers of a Dask cluster
+    (scikit-learn's float32 PCA scaling once gave a worker's second call a different map)."""
+    distributed = pytest.importorskip("distributed")
+    from topogen.latent import tsne_embeddings
+
+    rng = np.random.default_rng(5)
+    latents = [rng.normal(size=(300, 10)).astype(np.float32) + k for k in range(4)]
+    from topogen.latent import _tsne
+
+    here = [_tsne(z, 30.0, 0) for z in latents]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                                  processes=True) as cluster:
+        for _ in range(2):
+            maps = tsne_embeddings(latents, scheduler=cluster.scheduler_address)
+            for a, b in zip(here, maps, strict=True):
+                np.testing.assert_array_equal(a, b)

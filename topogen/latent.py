@@ -238,20 +238,42 @@ def evaluate_latents(latents, labels, inputs, *, seed: int = 0, n_jobs: int = 1,
     return [metrics for part in parts for metrics in part]
 
 
+def _pca_init(x: np.ndarray, seed: int) -> np.ndarray:
+    """A PCA initialization for TSNE that is the same in every process.
+
+    Like scikit-learn's ``init="pca"``: the first two principal components
+    in float32, scaled so that the first has standard deviation 1e-4. Two
+    of its steps gave the same input different bits in one Dask worker
+    (its exact PCA's ``X.T @ X``, a long BLAS reduction, and its float32
+    standard deviation of a strided column), and t-SNE amplifies a last-bit
+    difference into a different map. Here the components come from the
+    seeded randomized solver and the scale is taken in float64 on a
+    contiguous copy: the same maps in this process, in joblib workers and in
+    every call on a Dask worker (tested).
+    """
+    from sklearn.decomposition import PCA
+
+    pcs = PCA(n_components=2, svd_solver="randomized", random_state=seed).fit_transform(x).astype(np.float32)
+    return (pcs / np.ascontiguousarray(pcs[:, 0], dtype=np.float64).std() * 1e-4).astype(np.float32)
+
+
 def _tsne(latents, perplexity: float, seed: int) -> np.ndarray:
-    """One unit of :func:`tsne_embeddings`."""
+    """One unit of :func:`tsne_embeddings`: TSNE from :func:`_pca_init`."""
     from sklearn.manifold import TSNE
 
-    return TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(latents)
+    x = np.asarray(latents)
+    x = np.ascontiguousarray(x, dtype=x.dtype if x.dtype in (np.float32, np.float64) else np.float64)
+    return TSNE(n_components=2, perplexity=perplexity, random_state=seed, init=_pca_init(x, seed)).fit_transform(x)
 
 
 def tsne_embeddings(latents, *, perplexity: float = 30.0, seed: int = 0, n_jobs: int = 1,
                     scheduler: str = "") -> list[np.ndarray]:
     """2-D t-SNE maps (PCA-initialized, seeded) of several latent sets, one sweep unit each.
 
-    Returns one ``(n, 2)`` embedding per latent set, the same as
-    ``sklearn.manifold.TSNE(..., random_state=seed, init="pca").fit_transform``
-    in this process.
+    Returns one ``(n, 2)`` embedding per latent set: scikit-learn's TSNE
+    (``random_state=seed``) from its PCA initialization computed reproducibly
+    (see ``_tsne``), the same maps in this process, in joblib workers and on
+    a Dask cluster.
     """
     from .sweep import run_sweep
 
