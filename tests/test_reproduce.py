@@ -135,3 +135,97 @@ def test_named_parameter_set_errors(project):
         reproduce.run(parameters="empty", notebooks_dir=nbs, figures_dir=figs)
     with pytest.raises(ValueError, match="exclusive"):
         reproduce.run(parameters="empty", smoke=True, notebooks_dir=nbs, figures_dir=figs)
+
+
+def _set_after(nb_path, after):
+    nb = json.loads(nb_path.read_text())
+    nb["metadata"]["topogen"] = {"after": after}
+    nb_path.write_text(json.dumps(nb))
+
+
+def test_prerequisites_come_from_the_notebook_metadata(project):
+    nbs, _ = project
+    second = nbs / "02_tiny_second.ipynb"
+    assert reproduce.prerequisites(second) == []
+    _set_after(second, ["01"])
+    assert reproduce.prerequisites(second) == ["01"]
+    for bad in (["02"], ["03"], "01", [1], ["1"]):  # itself, a later notebook, not a list of numbers
+        _set_after(second, bad)
+        with pytest.raises(ValueError, match="topogen.after"):
+            reproduce.prerequisites(second)
+    # the real notebooks: 04 reuses the runs 03 caches
+    real = {p.name[:2]: reproduce.prerequisites(p) for p in reproduce.find_notebooks(HERE.parents[1] / "notebooks")}
+    assert real["04"] == ["03"] and real["01"] == [] and real["03"] == []
+
+
+def test_side_by_side_in_order_after_prerequisites(project):
+    nbs, figs = project
+    lines = []
+    reproduce.run(notebooks_dir=nbs, figures_dir=figs, jobs=2, log=lines.append)
+    started = [i for i, line in enumerate(lines) if line.startswith("running ")]
+    assert [lines[i] for i in started] == ["running 01_tiny.ipynb", "running 02_tiny_second.ipynb"]
+    assert started == [0, 1]  # both started before either finished
+    side_by_side = {p.name: p.read_bytes() for p in figs.iterdir()}
+    _set_after(nbs / "02_tiny_second.ipynb", ["01"])
+    lines.clear()
+    reproduce.run(notebooks_dir=nbs, figures_dir=figs, jobs=2, log=lines.append)
+    first_done = next(i for i, line in enumerate(lines) if line.startswith("  01_tiny.ipynb: "))
+    assert lines.index("running 02_tiny_second.ipynb") > first_done  # waited for its prerequisite
+    lines.clear()
+    reproduce.run(notebooks_dir=nbs, figures_dir=figs, jobs=1, log=lines.append)
+    assert {p.name: p.read_bytes() for p in figs.iterdir()} == side_by_side  # the same figures one at a time
+    with pytest.raises(ValueError, match="jobs must be a positive integer"):
+        reproduce.run(notebooks_dir=nbs, figures_dir=figs, jobs=0)
+    assert reproduce.main(["--notebooks-dir", str(nbs), "--figures-dir", str(figs), "--jobs", "0"]) == 2
+
+
+def test_side_by_side_notebooks_share_one_dask_cluster(project, tmp_path):
+    """Notebooks that take dask_scheduler get the address of the runner's local cluster, and their units run there."""
+    pytest.importorskip("distributed")
+    nbs, figs = project
+    second = nbs / "02_tiny_second.ipynb"
+    nb = json.loads(second.read_text())
+    nb["cells"][1]["source"] = "figures_dir = \"\"\nfail = False\ndask_scheduler = \"\"\n"
+    nb["cells"].append({"cell_type": "code", "id": "dask-probe", "metadata": {}, "execution_count": None, "outputs": [],
+                        "source": (
+        "from topogen.sweep import run_sweep\n"
+        "from topogen.synthetic import relative_cost\n"
+        "where = run_sweep(relative_cost, [dict(name='circle', steps_fraction=0.5)], cache=False, "
+        "scheduler=dask_scheduler)\n"
+        "print('scheduler:', dask_scheduler or 'none', 'cost:', where[0])\n"
+        "if dask_scheduler:\n"
+        "    import os\n"
+        "    from distributed import Client\n"
+        "    with Client(dask_scheduler) as client:\n"
+        "        trim = set(client.run(lambda: os.environ.get('MALLOC_TRIM_THRESHOLD_')).values())\n"
+        "    print('malloc trim:', trim)\n")})
+    second.write_text(json.dumps(nb))
+    out = tmp_path / "out"
+    reproduce.run(smoke=True, notebooks_dir=nbs, figures_dir=figs, output_dir=out, jobs=2)
+    text = (out / "notebooks" / "02_tiny_second.ipynb").read_text()
+    assert "scheduler: tcp://127.0.0.1:" in text  # injected, and the unit ran on that cluster
+    assert "malloc trim: {None}" in text  # the nanny's MALLOC_TRIM_THRESHOLD_ (slow torch allocations) is dropped
+    from topogen.synthetic import relative_cost
+
+    assert f"cost: {relative_cost('circle', 0.5)}" in text
+    assert "dask_scheduler" not in (out / "notebooks" / "01_tiny.ipynb").read_text()  # 01 takes no such parameter
+    reproduce.run(smoke=True, notebooks_dir=nbs, figures_dir=figs, output_dir=tmp_path / "alone", jobs=1)
+    assert "scheduler: none" in (tmp_path / "alone" / "notebooks" / "02_tiny_second.ipynb").read_text()
+    # on an accelerator the notebooks run one at a time, without the cluster
+    lines = []
+    params = tmp_path / "gpu.yml"
+    params.write_text("02_tiny_second:\n  device: cuda\n")
+    reproduce.run(smoke=True, notebooks_dir=nbs, figures_dir=figs, output_dir=tmp_path / "gpu", jobs=2,
+                  smoke_parameters=params, log=lines.append)
+    assert not any("Dask" in line for line in lines)
+    first_done = next(i for i, line in enumerate(lines) if line.startswith("  01_tiny.ipynb: "))
+    assert lines.index("running 02_tiny_second.ipynb (smoke)") > first_done
+    assert "scheduler: none" in (tmp_path / "gpu" / "notebooks" / "02_tiny_second.ipynb").read_text()
+
+
+def test_notebook_failed_survives_the_trip_between_processes():
+    import pickle
+
+    err = reproduce.NotebookFailed(Path("03_x.ipynb"), 4, "ValueError: bad")
+    back = pickle.loads(pickle.dumps(err))
+    assert isinstance(back, reproduce.NotebookFailed) and str(back) == str(err) and back.cell == 4
