@@ -164,7 +164,7 @@ def test_side_by_side_in_order_after_prerequisites(project):
     reproduce.run(notebooks_dir=nbs, figures_dir=figs, jobs=2, log=lines.append)
     started = [i for i, line in enumerate(lines) if line.startswith("running ")]
     assert [lines[i] for i in started] == ["running 01_tiny.ipynb", "running 02_tiny_second.ipynb"]
-    assert started == [0, 1]  # both started before either finished
+    assert "local Dask cluster" in lines[0] and started == [1, 2]  # both started before either finished
     side_by_side = {p.name: p.read_bytes() for p in figs.iterdir()}
     _set_after(nbs / "02_tiny_second.ipynb", ["01"])
     lines.clear()
@@ -180,37 +180,38 @@ def test_side_by_side_in_order_after_prerequisites(project):
 
 
 def test_side_by_side_notebooks_share_one_dask_cluster(project, tmp_path):
-    """Notebooks that take dask_scheduler get the address of the runner's local cluster, and their units run there."""
+    """Notebooks run side by side send their sweeps to the runner's local cluster; their cells stay as written."""
     pytest.importorskip("distributed")
     nbs, figs = project
     second = nbs / "02_tiny_second.ipynb"
     nb = json.loads(second.read_text())
-    nb["cells"][1]["source"] = "figures_dir = \"\"\nfail = False\ndask_scheduler = \"\"\n"
     nb["cells"].append({"cell_type": "code", "id": "dask-probe", "metadata": {}, "execution_count": None, "outputs": [],
                         "source": (
+        "import os\n"
         "from topogen.sweep import run_sweep\n"
         "from topogen.synthetic import relative_cost\n"
-        "where = run_sweep(relative_cost, [dict(name='circle', steps_fraction=0.5)], cache=False, "
-        "scheduler=dask_scheduler)\n"
-        "print('scheduler:', dask_scheduler or 'none', 'cost:', where[0])\n"
-        "if dask_scheduler:\n"
-        "    import os\n"
+        "where = run_sweep(relative_cost, [dict(name='circle', steps_fraction=0.5)], cache=False)\n"
+        "scheduler = os.environ.get('TOPOGEN_DASK_SCHEDULER', '')\n"
+        "print('scheduler:', scheduler or 'none', 'cost:', where[0])\n"
+        "if scheduler:\n"
         "    from distributed import Client\n"
-        "    with Client(dask_scheduler) as client:\n"
+        "    with Client(scheduler) as client:\n"
         "        trim = set(client.run(lambda: os.environ.get('MALLOC_TRIM_THRESHOLD_')).values())\n"
-        "    print('malloc trim:', trim)\n")})
+        "        ran = client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.task_prefixes))\n"
+        "    print('malloc trim:', trim, 'tasks ran there:', ran > 0)\n")})
     second.write_text(json.dumps(nb))
     out = tmp_path / "out"
-    reproduce.run(smoke=True, notebooks_dir=nbs, figures_dir=figs, output_dir=out, jobs=2)
-    text = (out / "notebooks" / "02_tiny_second.ipynb").read_text()
-    assert "scheduler: tcp://127.0.0.1:" in text  # injected, and the unit ran on that cluster
+    reproduce.run(notebooks_dir=nbs, figures_dir=figs, jobs=2)  # a full run: executed notebooks written in place
+    text = second.read_text()
+    assert "scheduler: tcp://127.0.0.1:" in text and "tasks ran there: True" in text
     assert "malloc trim: {None}" in text  # the nanny's MALLOC_TRIM_THRESHOLD_ (slow torch allocations) is dropped
     from topogen.synthetic import relative_cost
 
     assert f"cost: {relative_cost('circle', 0.5)}" in text
-    assert "dask_scheduler" not in (out / "notebooks" / "01_tiny.ipynb").read_text()  # 01 takes no such parameter
-    reproduce.run(smoke=True, notebooks_dir=nbs, figures_dir=figs, output_dir=tmp_path / "alone", jobs=1)
-    assert "scheduler: none" in (tmp_path / "alone" / "notebooks" / "02_tiny_second.ipynb").read_text()
+    for path in (second, nbs / "01_tiny.ipynb"):  # no parameters injected into what readers see
+        assert "injected-parameters" not in path.read_text()
+    reproduce.run(smoke=True, notebooks_dir=nbs, figures_dir=figs, output_dir=out, jobs=1)
+    assert "scheduler: none" in (out / "notebooks" / "02_tiny_second.ipynb").read_text()
     # on an accelerator the notebooks run one at a time, without the cluster
     lines = []
     params = tmp_path / "gpu.yml"
@@ -221,6 +222,11 @@ def test_side_by_side_notebooks_share_one_dask_cluster(project, tmp_path):
     first_done = next(i for i, line in enumerate(lines) if line.startswith("  01_tiny.ipynb: "))
     assert lines.index("running 02_tiny_second.ipynb (smoke)") > first_done
     assert "scheduler: none" in (tmp_path / "gpu" / "notebooks" / "02_tiny_second.ipynb").read_text()
+    # a scheduler given to every notebook (-p dask_scheduler ...): the runner starts no cluster of its own
+    lines.clear()
+    reproduce.run(smoke=True, notebooks_dir=nbs, figures_dir=figs, output_dir=tmp_path / "given", jobs=2,
+                  overrides={"dask_scheduler": "tcp://127.0.0.1:1"}, log=lines.append)
+    assert not any("Dask" in line for line in lines)
 
 
 def test_notebook_failed_survives_the_trip_between_processes():

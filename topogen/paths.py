@@ -11,12 +11,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["repo_root", "figures_dir", "data_dir", "cache_dir", "FIGURES_ENV", "BATCH_ENV", "progress_bar"]
+__all__ = ["repo_root", "figures_dir", "data_dir", "cache_dir", "FIGURES_ENV", "BATCH_ENV", "SCHEDULER_ENV",
+           "progress_bar"]
 
 #: Environment variable that redirects figures (the runner uses it to stage them).
 FIGURES_ENV = "TOPOGEN_FIGURES_DIR"
 #: Set by the runner: a batch run, whose executed notebooks keep no progress output.
 BATCH_ENV = "TOPOGEN_BATCH"
+#: Set by the runner for notebooks run side by side: the address of the Dask scheduler their sweeps share (a
+#: sweep given no scheduler of its own uses it; see :func:`topogen.sweep.run_sweep`).
+SCHEDULER_ENV = "TOPOGEN_DASK_SCHEDULER"
 
 
 def repo_root() -> Path:

@@ -30,9 +30,10 @@ more cores): at most that many at once, in number order, each started once
 the notebooks it builds on (``"after"`` in its ``topogen`` metadata, e.g.
 notebook 04 reuses the runs notebook 03 trains and caches) have finished.
 Their parallel units then go to one shared pool: a local Dask cluster with a
-single-threaded worker per core, whose address is passed as the
-``dask_scheduler`` parameter, so no core waits while one notebook plots or
-finishes its last unit and another has work. Results do not depend on it
+single-threaded worker per core, whose address the runner gives each kernel
+in ``$TOPOGEN_DASK_SCHEDULER`` (:func:`topogen.sweep.run_sweep` uses it when
+given no scheduler), so no core waits while one notebook plots or finishes
+its last unit and another has work. Results do not depend on it
 (units run with a fixed thread count wherever they run). ``--jobs 1`` runs
 one notebook at a time, each with its own process pool, as papermill alone
 would. A ``dask_scheduler`` given with ``-p`` sends the units to that cluster
@@ -55,7 +56,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .paths import BATCH_ENV, FIGURES_ENV, repo_root
+from .paths import BATCH_ENV, FIGURES_ENV, SCHEDULER_ENV, repo_root
 
 __all__ = ["find_notebooks", "normalize_notebook", "prerequisites", "default_jobs", "run", "main", "NotebookFailed"]
 
@@ -166,12 +167,14 @@ def _load_parameters(path: Path) -> dict:
     return data
 
 
-def _execute(notebook: Path, output: Path, figures: Path, parameters: dict) -> None:
+def _execute(notebook: Path, output: Path, figures: Path, parameters: dict, scheduler: str = "") -> None:
     import papermill as pm
 
     env_before = os.environ.get(FIGURES_ENV)
     os.environ[FIGURES_ENV] = str(figures)  # the kernel inherits it; savefig honours it
     os.environ[BATCH_ENV] = "1"  # no live progress output in executed notebooks
+    if scheduler:  # the shared cluster of notebooks run side by side (each in a process of its own)
+        os.environ[SCHEDULER_ENV] = scheduler
     try:
         pm.execute_notebook(
             str(notebook),
@@ -192,23 +195,25 @@ def _execute(notebook: Path, output: Path, figures: Path, parameters: dict) -> N
             os.environ[FIGURES_ENV] = env_before
 
 
-def _execute_one(notebook: Path, output: Path, figures: Path, parameters: dict, display_path: str) -> float:
+def _execute_one(notebook: Path, output: Path, figures: Path, parameters: dict, display_path: str,
+                 scheduler: str = "") -> float:
     """Execute and normalize one notebook (in the runner's process or one of its own); the seconds it took."""
     start = time.perf_counter()
-    _execute(notebook, output, figures, parameters)
+    _execute(notebook, output, figures, parameters, scheduler)
     normalize_notebook(output, display_path)
     return time.perf_counter() - start
 
 
 def _execute_each(notebooks, stage: Path, parameters: dict, display_path, label: str, log,
-                  list_figures: bool = False, jobs: int = 1) -> list[Result]:
+                  list_figures: bool = False, jobs: int = 1, scheduler: str = "") -> list[Result]:
     """Execute each notebook into ``stage/notebooks`` and its figures into ``stage/figures/<stem>``, normalized.
 
     ``parameters`` maps a notebook's stem to its parameters; ``display_path(nb)``
     is the path the normalized notebook records. With ``jobs`` > 1 up to
     ``jobs`` notebooks run at once, each in a process of its own (its own
     environment: figures folder, batch flag), in number order, a notebook
-    only after its :func:`prerequisites`. The first failure
+    only after its :func:`prerequisites`, its sweeps on the Dask cluster at
+    ``scheduler`` (``$TOPOGEN_DASK_SCHEDULER`` in its kernel). The first failure
     (:class:`NotebookFailed`) stops starting notebooks; it is raised once the
     running ones have finished, leaving the stage to the caller.
     """
@@ -219,7 +224,7 @@ def _execute_each(notebooks, stage: Path, parameters: dict, display_path, label:
         out_nb.parent.mkdir(parents=True, exist_ok=True)
         out_fig.mkdir(parents=True, exist_ok=True)
         log(f"running {nb.name}{label}")
-        return nb, out_nb, out_fig, parameters.get(nb.stem, {}), display_path(nb)
+        return nb, out_nb, out_fig, parameters.get(nb.stem, {}), display_path(nb), scheduler
 
     def finish(nb: Path, seconds: float) -> None:
         written = sorted(p.name for p in (stage / "figures" / nb.stem).iterdir() if p.is_file())
@@ -258,41 +263,30 @@ def _execute_each(notebooks, stage: Path, parameters: dict, display_path, label:
     return [results[nb] for nb in notebooks]
 
 
-def _parameter_names(notebook: Path) -> set[str]:
-    """Names assigned in the cell tagged ``parameters``."""
-    import ast
-
-    for cell in json.loads(Path(notebook).read_text())["cells"]:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            tree = ast.parse("".join(cell["source"]))
-            return {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
-                    if isinstance(t, ast.Name)}
-    return set()
-
-
 @contextlib.contextmanager
 def _shared_pool(notebooks, parameters: dict, jobs: int, log):
-    """``(parameters, jobs)`` for running ``notebooks`` side by side on one local Dask cluster.
+    """``(scheduler, jobs)`` for running ``notebooks`` side by side on one local Dask cluster.
 
-    With ``jobs`` > 1 and several notebooks, ``dask_scheduler`` points at a
-    cluster of one single-threaded worker process per core (closed when the
-    block ends) for every notebook that takes that parameter and was not
-    given one. On an accelerator (a ``device`` other than ``"cpu"``) the
-    notebooks run one at a time. Without the ``distributed`` package each
-    notebook keeps its own process pool.
+    With ``jobs`` > 1 and several notebooks, a cluster of one single-threaded
+    worker process per core runs while the block runs, and ``scheduler`` is
+    its address: the runner puts it in ``$TOPOGEN_DASK_SCHEDULER`` for each
+    notebook's kernel, where every sweep that names no scheduler of its own
+    uses it (the notebooks' parameters and executed cells stay as they are).
+    A ``dask_scheduler`` given to every notebook, a ``device`` other than
+    ``"cpu"`` (the notebooks then run one at a time) or a missing
+    ``distributed`` package means no cluster (empty ``scheduler``).
     """
     if any(str(p.get("device", "cpu")) != "cpu" for p in parameters.values()):
         jobs = 1  # one process drives the accelerator
-    takes = {nb.stem for nb in notebooks if "dask_scheduler" in _parameter_names(nb)
-             and not parameters.get(nb.stem, {}).get("dask_scheduler")}
-    if jobs == 1 or len(notebooks) < 2 or not takes:
-        yield parameters, jobs
+    given = all(p.get("dask_scheduler") for p in parameters.values())
+    if jobs == 1 or len(notebooks) < 2 or given:
+        yield "", jobs
         return
     try:
         import distributed
     except ImportError:
         log("the distributed package is missing: each notebook runs its units in its own process pool")
-        yield parameters, jobs
+        yield "", jobs
         return
     import dask
 
@@ -311,8 +305,7 @@ def _shared_pool(notebooks, parameters: dict, jobs: int, log):
                                                           host="127.0.0.1", dashboard_address=None) as cluster:
         log(f"{jobs} notebooks at a time; their units go to a local Dask cluster of {workers} single-threaded "
             f"workers ({cluster.scheduler_address})")
-        yield {stem: {**p, "dask_scheduler": cluster.scheduler_address} if stem in takes else p
-               for stem, p in parameters.items()}, jobs
+        yield cluster.scheduler_address, jobs
 
 
 def run(
@@ -368,10 +361,10 @@ def run(
     results = []
     try:
         chosen = {nb.stem: {**params.get(nb.stem, {}), **(overrides or {})} for nb in notebooks}
-        with _shared_pool(notebooks, chosen, jobs, log) as (chosen, jobs):
+        with _shared_pool(notebooks, chosen, jobs, log) as (scheduler, jobs):
             results = _execute_each(
                 notebooks, stage, chosen, lambda nb: os.path.relpath(nb, root) if nb.is_relative_to(root) else nb.name,
-                " (smoke)" if smoke else "", log, list_figures=True, jobs=jobs)
+                " (smoke)" if smoke else "", log, list_figures=True, jobs=jobs, scheduler=scheduler)
         if not smoke:
             _commit(stage, notebooks, notebooks_dir, figures_dir, results)
         else:
@@ -406,9 +399,9 @@ def _run_named(select, parameters, overrides, notebooks_dir, figures_dir, output
     stage = Path(tempfile.mkdtemp(prefix=f".reproduce-{name}-", dir=output_dir.parent))
     try:
         chosen = {nb.stem: {**params.get(nb.stem, {}), **overrides} for nb in notebooks}
-        with _shared_pool(notebooks, chosen, jobs, log) as (chosen, jobs):
+        with _shared_pool(notebooks, chosen, jobs, log) as (scheduler, jobs):
             results = _execute_each(notebooks, stage, chosen, lambda nb: f"{output_dir.name}/{nb.name}",
-                                    f" with the {name!r} parameters", log, jobs=jobs)
+                                    f" with the {name!r} parameters", log, jobs=jobs, scheduler=scheduler)
         output_dir.mkdir(parents=True, exist_ok=True)
         for nb, res in zip(notebooks, results, strict=True):
             for fig in res.figures:

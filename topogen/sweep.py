@@ -34,10 +34,11 @@ import importlib
 import inspect
 import math
 import numbers
+import os
 import warnings
 from collections.abc import Callable, Sequence
 
-from .paths import cache_dir
+from .paths import SCHEDULER_ENV, cache_dir
 
 __all__ = ["run_sweep", "clear_cache", "shutdown", "cluster"]
 
@@ -77,7 +78,10 @@ def run_sweep(
         Cache each result on disk by configuration (and the code, see above).
     scheduler : str
         Address of a running Dask scheduler (``tcp://HOST:8786``): the calls
-        go to that cluster (``backend`` is then ``"dask"``); empty: local.
+        go to that cluster (``backend`` is then ``"dask"``). Empty, with the
+        default backend: the address in ``$TOPOGEN_DASK_SCHEDULER`` if set
+        (the runner sets it for notebooks run side by side, so that they
+        share one pool of workers), else local.
     cost : sequence of float or callable, optional
         Relative cost of each configuration (a number per configuration, or
         ``cost(config)``): units start most expensive first, so that a long
@@ -98,6 +102,8 @@ def run_sweep(
     """
     from joblib import delayed
 
+    if not scheduler and backend == "loky":  # the default backend: a shared cluster, if the runner set one
+        scheduler = os.environ.get(SCHEDULER_ENV, "")
     if scheduler:
         with cluster(scheduler):
             return run_sweep(fn, configs, n_jobs=n_jobs, backend="dask", cache=cache, cost=cost)
