@@ -1,6 +1,7 @@
 """The papermill runner, on the tiny notebooks under tests/notebooks."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -179,7 +180,7 @@ def test_side_by_side_in_order_after_prerequisites(project):
     assert reproduce.main(["--notebooks-dir", str(nbs), "--figures-dir", str(figs), "--jobs", "0"]) == 2
 
 
-def test_side_by_side_notebooks_share_one_dask_cluster(project, tmp_path):
+def test_side_by_side_notebooks_share_one_dask_cluster(project, tmp_path, monkeypatch):
     """Notebooks run side by side send their sweeps to the runner's local cluster; their cells stay as written."""
     pytest.importorskip("distributed")
     nbs, figs = project
@@ -201,7 +202,10 @@ def test_side_by_side_notebooks_share_one_dask_cluster(project, tmp_path):
         "    print('malloc trim:', trim, 'tasks ran there:', ran > 0)\n")})
     second.write_text(json.dumps(nb))
     out = tmp_path / "out"
+    # as an earlier Dask nanny in this process leaves it (pytest runs other clusters first)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     reproduce.run(notebooks_dir=nbs, figures_dir=figs, jobs=2)  # a full run: executed notebooks written in place
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # the runner's own environment is left as it was
     text = second.read_text()
     assert "scheduler: tcp://127.0.0.1:" in text and "tasks ran there: True" in text
     assert "malloc trim: {None}" in text  # the nanny's MALLOC_TRIM_THRESHOLD_ (slow torch allocations) is dropped

@@ -301,11 +301,19 @@ def _shared_pool(notebooks, parameters: dict, jobs: int, log):
         # more time in the kernel and ran 1.7 times slower than in a joblib worker. One thread per worker is kept.
         "distributed.nanny.pre-spawn-environ": {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1},
     }
-    with dask.config.set(settings), distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                          host="127.0.0.1", dashboard_address=None) as cluster:
-        log(f"{jobs} notebooks at a time; their units go to a local Dask cluster of {workers} single-threaded "
-            f"workers ({cluster.scheduler_address})")
-        yield cluster.scheduler_address, jobs
+    # An earlier nanny in this process may have left MALLOC_TRIM_THRESHOLD_ in its environment (it sets its own, see
+    # distributed.nanny.pre-spawn-environ), and the workers would inherit it: kept out while the cluster runs.
+    inherited = os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    try:
+        with dask.config.set(settings), distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None) as cluster:
+            log(f"{jobs} notebooks at a time; their units go to a local Dask cluster of {workers} single-threaded "
+                f"workers ({cluster.scheduler_address})")
+            yield cluster.scheduler_address, jobs
+    finally:
+        if inherited is not None:
+            os.environ["MALLOC_TRIM_THRESHOLD_"] = inherited
 
 
 def run(
