@@ -55,8 +55,7 @@ class ImageData:
     def __sizeof__(self) -> int:
         # The images' bytes, not the wrapper's: Dask (through joblib) then sends a data set that many units share
         # to the workers once, instead of inside every task.
-        tensors = (self.train_x, self.train_y, self.test_x, self.test_y)
-        return object.__sizeof__(self) + sum(t.element_size() * t.nelement() for t in tensors)
+        return object.__sizeof__(self) + sum(t.nbytes for t in (self.train_x, self.train_y, self.test_x, self.test_y))
 
 
 def _from_torchvision(dataset: str, root: Path, download: bool, split: str = "official") -> ImageData:

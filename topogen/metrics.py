@@ -295,7 +295,7 @@ class Evaluator:
 
     def __sizeof__(self) -> int:
         # What it carries (data, classifier, real features): Dask sends an evaluator shared by many units once.
-        weights = sum(t.element_size() * t.nelement() for t in self.classifier.state_dict().values())
+        weights = sum(t.nbytes for t in self.classifier.state_dict().values())
         return object.__sizeof__(self) + sys.getsizeof(self.data) + weights + self._real_features.nbytes
 
     @property
