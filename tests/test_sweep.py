@@ -205,3 +205,21 @@ def test_relative_cost_orders_the_experiments_as_their_times_do():
     ranked = sorted(ALL_EXPERIMENTS, key=relative_cost, reverse=True)
     assert ranked == ["ball_to_sphere", "three_clusters", "circle", "four_clusters"]
     assert relative_cost("circle", 0.5) == relative_cost("circle") / 2
+
+
+def test_fallback_trials_share_only_identical_runs(monkeypatch):
+    units = [dict(task=t, weights={"bottleneck0": 1.0, "bottleneck1": 1.0}, seed=0, steps_fraction=f, snapshots=3,
+                  fallback=r) for r in ("step", "dominant", "term", "none") for t, f in (("three_clusters", 0.01),
+                                                                                        ("circle", 0.01))]
+    alone = [synthetic_trial(**u) for u in units]
+    calls = []
+    counted = functools.wraps(synthetic_trial)(lambda **k: calls.append(k["fallback"]) or synthetic_trial(**k))
+    monkeypatch.setattr(ablation, "synthetic_trial", counted)
+    shared = ablation.fallback_trials(units, cache=False)
+    _same(alone, [{**r, "ms_per_step": a["ms_per_step"]} for r, a in zip(shared, alone, strict=True)])
+    for a, b, u in zip(alone, shared, units, strict=True):
+        assert b["fallback"] == u["fallback"] and a["ratio"] == b["ratio"] and a["same_as"] == b["same_as"]
+        assert a["fallback_steps"] == b["fallback_steps"] and a["features_end"] == b["features_end"]
+    # dominant first per task; three clusters: step and none are its run, circle: term is
+    assert sorted(calls) == sorted(["dominant", "dominant", "term", "step", "none"])
+    assert ablation.fallback_trials([], cache=False) == []

@@ -7,6 +7,7 @@ configuration, or send it to a Dask cluster.
 
 from __future__ import annotations
 
+import copy
 import inspect
 
 import torch
@@ -18,6 +19,7 @@ __all__ = [
     "SINGLE_TERMS",
     "synthetic_configs",
     "synthetic_trial",
+    "fallback_trials",
     "without_defaults",
     "matched_weights",
     "vae_trial",
@@ -89,7 +91,9 @@ def synthetic_trial(
         and 1) to the target diagram; ``ratio`` = end / start of the bottleneck
         distance over both degrees (``max`` of the two); ``steps_to_half``
         (first snapshot step at which that distance is at most half its start,
-        NaN if never); ``ms_per_step``; ``final`` cloud; feature counts.
+        NaN if never); ``ms_per_step``; ``final`` cloud; feature counts;
+        ``fallback`` (the rule run) and ``same_as`` (the rules that would have
+        run exactly the same steps, see :func:`fallback_trials`).
     """
     from .synthetic import run_experiment
 
@@ -111,12 +115,71 @@ def synthetic_trial(
         "steps_to_half": float(half[0]) if half else float("nan"),
         "ms_per_step": 1e3 * hist.seconds / hist.steps_run,
         "fallback_steps": int(hist.fallback_steps.sum()),
+        "fallback": fallback,
+        "same_as": hist.same_as,
         # features at the target's scale, counted as notebook 01 counts them
         "features_end": (counts["clusters_end"], counts["loops_end"]),
         "features_target": (counts["clusters_target"], counts["loops_target"]),
         "final": hist.clouds[-1],
         "target": hist.target,
     }
+
+
+def fallback_trials(units: list, *, n_jobs: int = 1, cache: bool = True, scheduler: str = "", cost=None) -> list:
+    """:func:`synthetic_trial` for each unit, each run once per set of fallback rules that move the cloud alike.
+
+    Units that differ only in their ``fallback`` rule often make the same
+    choice at every step (no term ever loses its gradient path, or the rules
+    agree whenever one does): such runs are one run, bit for bit. Per group
+    of units, the run of one rule (``"dominant"`` when the group has it, e.g.
+    a main sweep's cached run) comes first; it records the rules that chose
+    as it did at every step (``same_as``), and a unit with one of those rules
+    takes that run's result (its ``fallback`` set to the unit's rule) instead
+    of recomputing it. The other units then run as one sweep.
+
+    Parameters
+    ----------
+    units : list of dict
+        Keyword arguments of :func:`synthetic_trial`.
+    n_jobs, cache, scheduler
+        As :func:`topogen.sweep.run_sweep`.
+    cost : sequence of float, optional
+        Relative cost per unit (longest first), as :func:`~topogen.sweep.run_sweep`.
+
+    Returns
+    -------
+    list of dict
+        One result per unit, in order, each equal to running that unit alone.
+    """
+    from .sweep import run_sweep
+
+    default = inspect.signature(synthetic_trial).parameters["fallback"].default
+    groups: dict = {}
+    for i, unit in enumerate(units):
+        rest = {k: v for k, v in unit.items() if k != "fallback"}
+        groups.setdefault(repr(sorted(rest.items(), key=lambda kv: kv[0])), []).append(i)
+    rule = [unit.get("fallback", default) for unit in units]
+    firsts = [next((i for i in members if rule[i] == "dominant"), members[0]) for members in groups.values()]
+    cost = None if cost is None else list(cost)
+
+    def sweep(indices):
+        if not indices:
+            return []
+        return run_sweep(synthetic_trial, [units[i] for i in indices], n_jobs=n_jobs, cache=cache, scheduler=scheduler,
+                         cost=None if cost is None else [cost[i] for i in indices])
+
+    out = dict(zip(firsts, sweep(firsts), strict=True))
+    rest = []
+    for members, first in zip(groups.values(), firsts, strict=True):
+        for i in members:
+            if i in out:
+                continue
+            if rule[i] in out[first]["same_as"]:
+                out[i] = {**copy.deepcopy(out[first]), "fallback": rule[i]}
+            else:
+                rest.append(i)
+    out.update(zip(rest, sweep(rest), strict=True))
+    return [out[i] for i in range(len(units))]
 
 
 def matched_weights(term_values: dict, reference: float, combined: bool = False) -> dict:

@@ -239,6 +239,10 @@ class DeformationHistory:
         Steps computed: fewer than ``settings["steps"]`` when the cloud
         stopped moving (no gradient path and no fallback), after which every
         step repeats the last one exactly and is recorded as such.
+    same_as : tuple of str
+        The fallback rules (:data:`FALLBACKS`, this run's own included) that
+        chose the same objective as this run at every computed step: a run
+        with any of them is this run, bit for bit.
     settings : dict
         Weights, steps, lr, seed and fallback rule, for the record.
     """
@@ -253,6 +257,7 @@ class DeformationHistory:
     target_diagrams: dict = field(default_factory=dict)
     seconds: float = 0.0
     steps_run: int = 0
+    same_as: tuple = ()
     settings: dict = field(default_factory=dict)
 
     @property
@@ -262,6 +267,27 @@ class DeformationHistory:
 
 #: Fallback rules of :func:`deform` (see its ``fallback`` parameter).
 FALLBACKS = ("dominant", "step", "term", "none")
+
+
+def _choices(values: dict, weights: dict) -> dict:
+    """The objective each fallback rule builds from one step's term values, by rule.
+
+    ``("terms",)``: the weighted sum of the terms; ``("push", names)``: the
+    same sum with the named terms (no gradient path) replaced by
+    ``loss_push0``; ``("push",)``: ``loss_push0`` alone. Two rules with the
+    same choice compute the same objective by the same operations, hence the
+    same update.
+    """
+    dead = tuple(k for k, v in values.items() if not v.requires_grad)
+    choice = {rule: ("terms",) for rule in FALLBACKS}
+    if len(dead) == len(values):  # no term has a gradient path (or there is no term)
+        choice["step"] = ("push",)
+    if dead:
+        top = max(values, key=lambda k: weights[k] * float(values[k].detach()))
+        if top in dead:
+            choice["dominant"] = ("push", (top,))
+        choice["term"] = ("push", dead)
+    return choice
 
 
 def deform(
@@ -357,6 +383,7 @@ def deform(
     terms = {name: np.empty(steps) for name in loss_fn.weights}
     used_fallback = np.zeros(steps, dtype=bool)
     bar = progress_bar(steps, "deform", enabled=progress)
+    same_as = set(FALLBACKS)
 
     def snapshot(step, pers):
         hist.snapshot_steps.append(step)
@@ -374,18 +401,16 @@ def deform(
         losses[step] = float(total.detach())
         for k, v in values.items():
             terms[k][step] = float(v.detach())
-        dead = [k for k, v in values.items() if not v.requires_grad]
+        choices = _choices(values, loss_fn.weights)
+        choice = choices[fallback]
+        same_as &= {rule for rule, c in choices.items() if c == choice}
         objective = total
-        if fallback == "dominant" and values:
-            top = max(values, key=lambda k: loss_fn.weights[k] * float(values[k].detach()))
-            dead = [top] if top in dead else []
-        if dead and fallback in ("dominant", "term"):
-            push = loss_push0(x, persistence=pers)
-            objective = sum(loss_fn.weights[k] * (push if k in dead else v) for k, v in values.items())
-            used_fallback[step] = True
-        elif len(dead) == len(values) and fallback == "step":
+        if choice == ("push",):
             objective = loss_push0(x, persistence=pers)
-            used_fallback[step] = True
+        elif choice[0] == "push":
+            push = loss_push0(x, persistence=pers)
+            objective = sum(loss_fn.weights[k] * (push if k in choice[1] else v) for k, v in values.items())
+        used_fallback[step] = choice != ("terms",)
         opt.zero_grad(set_to_none=True)
         if objective.requires_grad:
             objective.backward()
@@ -412,6 +437,7 @@ def deform(
     bar.close()
     hist.seconds = time.perf_counter() - t0
     hist.steps_run = hist.steps_run or steps
+    hist.same_as = tuple(rule for rule in FALLBACKS if rule in same_as)
     snapshot(steps, vr_persistence(x, max_dim=record))
     hist.loss, hist.terms, hist.fallback_steps = losses, terms, used_fallback
     return hist
