@@ -287,6 +287,46 @@ def test_topological_loss_by_name_and_degree(rng, monkeypatch):
     assert calls == [1]  # the target's persistence was reused
 
 
+def test_fixed_target_is_prepared_once_and_never_stale(rng, monkeypatch):
+    x, y = clouds(rng)
+    ty = torch.tensor(y)
+    names = {name: 1.0 for name in L.ALL_TERMS}
+    loss = L.TopologicalLoss(names, kernel_sigma=0.5)
+    target = vr_persistence(ty, max_dim=1)
+    prepared = []
+    real = L._dsigma_target
+    monkeypatch.setitem(L._DIAGRAM_TERMS, "dsigma", (lambda *a, **k: prepared.append(1) or real(*a, **k),
+                                                     L._DIAGRAM_TERMS["dsigma"][1]))
+
+    def fresh(points, true_pers):  # a new loss every call: nothing prepared before
+        return L.TopologicalLoss(names, kernel_sigma=0.5).terms(points, persistence=vr_persistence(points),
+                                                                 true_persistence=true_pers)
+
+    for step in range(3):  # a deformation: new points, the same target
+        tx = torch.tensor(x + 0.1 * step, requires_grad=True)
+        got = loss.terms(tx, persistence=vr_persistence(tx), true_persistence=target)
+        want = fresh(tx.detach().clone().requires_grad_(True), target)
+        assert {k: float(v.detach()) for k, v in got.items()} == {k: float(v.detach()) for k, v in want.items()}
+        sum(got.values()).backward()
+        assert torch.isfinite(tx.grad).all()
+    assert len(prepared) == 2 + 2 * 3  # once for dsigma0 and dsigma1 here, the rest by the fresh losses
+    with torch.no_grad():
+        target.points.mul_(1.5)  # the target changed in place: prepared anew
+    tx = torch.tensor(x)
+    got = loss.terms(tx, persistence=vr_persistence(tx), true_persistence=target)
+    assert {k: float(v) for k, v in got.items()} == {k: float(v) for k, v in fresh(tx, target).items()}
+    import copy
+    import pickle
+
+    assert copy.deepcopy(loss)._target_cache is None and pickle.loads(pickle.dumps(loss))._target_cache is None
+    bad = vr_persistence(ty, max_dim=1).with_points(torch.full_like(ty, float("nan")))
+    with pytest.raises(ValueError, match="true_points must hold finite"):
+        loss.terms(tx, persistence=vr_persistence(tx), true_persistence=bad)
+    with pytest.raises(ValueError, match="points must hold finite"):
+        loss.terms(None, persistence=vr_persistence(tx).with_points(torch.full_like(tx, float("inf"))),
+                   true_persistence=target)
+
+
 @pytest.mark.parametrize(
     "weights, message",
     [

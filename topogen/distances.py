@@ -199,6 +199,11 @@ def bottleneck_distance(dgm: torch.Tensor, true_dgm: torch.Tensor) -> torch.Tens
     """
     check_diagram("dgm", dgm)
     check_diagram("true_dgm", true_dgm)
+    return _bottleneck(dgm, true_dgm)
+
+
+def _bottleneck(dgm: torch.Tensor, true_dgm: torch.Tensor) -> torch.Tensor:
+    """:func:`bottleneck_distance` of checked diagrams (the regularizers' inner loop)."""
     true_dgm = true_dgm.detach().to(dtype=dgm.dtype, device=dgm.device)
     _, (kind, i, j) = bottleneck_matching(dgm.detach().cpu().numpy(), true_dgm.cpu().numpy())
     if kind == "pq":
@@ -219,11 +224,16 @@ def wasserstein_distance(dgm: torch.Tensor, true_dgm: torch.Tensor, q: float = 1
     The optimal matching comes from ``gudhi.wasserstein.wasserstein_distance``
     (POT backend); the value is recomputed in torch from the matched pairs.
     """
-    from gudhi.wasserstein import wasserstein_distance as gudhi_wasserstein
-
     q = at_least("q", q, 1)
     check_diagram("dgm", dgm)
     check_diagram("true_dgm", true_dgm)
+    return _wasserstein(dgm, true_dgm, q)
+
+
+def _wasserstein(dgm: torch.Tensor, true_dgm: torch.Tensor, q: float) -> torch.Tensor:
+    """:func:`wasserstein_distance` of checked diagrams and a checked order ``q``."""
+    from gudhi.wasserstein import wasserstein_distance as gudhi_wasserstein
+
     true_dgm = true_dgm.detach().to(dtype=dgm.dtype, device=dgm.device)
     if len(dgm) + len(true_dgm) == 0:
         return constant(dgm.new_zeros(()))

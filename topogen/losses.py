@@ -25,11 +25,19 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from .distances import bottleneck_distance, bottleneck_matching, wasserstein_distance
+from .distances import _bottleneck, _wasserstein, bottleneck_distance, bottleneck_matching, wasserstein_distance
 from .persistence import Persistence, vr_persistence
 from .signature import loss_signature, signature_distance
-from .summaries import density_function, persistence_entropy, scale_space_kernel
+from .summaries import (
+    _density_function,
+    _persistence_entropy,
+    _scale_space_kernel,
+    density_function,
+    persistence_entropy,
+    scale_space_kernel,
+)
 from .validation import at_least as _at_least
+from .validation import check_diagram
 from .validation import constant as _constant
 from .validation import count as _count
 from .validation import finite as _finite
@@ -93,25 +101,47 @@ TERM_DEGREE = {name: 0 if name == "density" else int(name[-1]) for name in TERMS
 # ----------------------------------------------------------------------------
 # losses on diagrams
 # ----------------------------------------------------------------------------
-def _entropy_loss(dgm, true_dgm, delta=1e-3):
-    diff = persistence_entropy(dgm, delta) - persistence_entropy(true_dgm, delta)
+# Each kind of diagram term in two parts: what depends on the target diagram alone, prepared once per target (a fixed
+# target, as in the deformations, is not recomputed at every step), and the value given the learnable diagram. Both
+# take checked diagrams (the target already in the learnable diagram's dtype and device) and checked hyperparameters.
+def _as_is(true_dgm, **_):
+    return true_dgm
+
+
+def _bottleneck_value(dgm, target):
+    return _bottleneck(dgm, target)
+
+
+def _wasserstein_value(dgm, target, q=1.0):
+    return _wasserstein(dgm, target, q)
+
+
+def _entropy_target(true_dgm, delta=1e-3):
+    return _persistence_entropy(true_dgm, delta)
+
+
+def _entropy_value(dgm, target, delta=1e-3):
+    diff = _persistence_entropy(dgm, delta) - target
     return diff * diff
 
 
-def _dsigma_loss(dgm, true_dgm, sigma=0.05):
-    true_dgm = true_dgm.to(dgm)
-    value = (
-        scale_space_kernel(dgm, dgm, sigma)
-        + scale_space_kernel(true_dgm, true_dgm, sigma)
-        - 2 * scale_space_kernel(dgm, true_dgm, sigma)
-    )
+def _dsigma_target(true_dgm, sigma=0.05):
+    return true_dgm, _scale_space_kernel(true_dgm, true_dgm, sigma)
+
+
+def _dsigma_value(dgm, target, sigma=0.05):
+    true_dgm, k_true = target
+    value = _scale_space_kernel(dgm, dgm, sigma) + k_true - 2 * _scale_space_kernel(dgm, true_dgm, sigma)
     return value if len(dgm) else _constant(value)
 
 
-def _density_loss(dgm, true_dgm, sigma=0.2, scale=0.002, maxrange=35.0, npoints=30):
-    f = density_function(dgm, sigma, scale, maxrange, npoints)
-    f_true = density_function(true_dgm.to(dgm), sigma, scale, maxrange, npoints)
-    value = ((f - f_true) ** 2).mean()
+def _density_target(true_dgm, sigma=0.2, scale=0.002, maxrange=35.0, npoints=30):
+    return _density_function(true_dgm, sigma, scale, maxrange, npoints)
+
+
+def _density_value(dgm, target, sigma=0.2, scale=0.002, maxrange=35.0, npoints=30):
+    f = _density_function(dgm, sigma, scale, maxrange, npoints)
+    value = ((f - target) ** 2).mean()
     return value if len(dgm) else _constant(value)
 
 
@@ -120,14 +150,35 @@ def _push0(dgm):
     return value if len(dgm) else _constant(value)
 
 
-#: The diagram-level function behind each kind of term.
-_DIAGRAM_LOSSES = {
-    "bottleneck": bottleneck_distance,
-    "persentropy": _entropy_loss,
-    "dsigma": _dsigma_loss,
-    "density": _density_loss,
-    "wasserstein": wasserstein_distance,
+#: ``(target part, value part)`` of each kind of diagram term.
+_DIAGRAM_TERMS = {
+    "bottleneck": (_as_is, _bottleneck_value),
+    "persentropy": (_entropy_target, _entropy_value),
+    "dsigma": (_dsigma_target, _dsigma_value),
+    "density": (_density_target, _density_value),
+    "wasserstein": (_as_is, _wasserstein_value),
 }
+
+
+def _check_hyper(kind: str, delta=1e-3, sigma=None, scale=0.002, maxrange=35.0, npoints=30, q=1.0) -> dict:
+    """Hyperparameters of a ``kind`` term given to a ``loss_*`` function, checked (``ValueError`` naming them)."""
+    if kind == "persentropy":
+        return {"delta": _at_least("delta", delta, 0)}
+    if kind == "dsigma":
+        return {"sigma": _positive("sigma", 0.05 if sigma is None else sigma)}
+    if kind == "density":
+        return {"sigma": _positive("sigma", 0.2 if sigma is None else sigma), "scale": _finite("scale", scale),
+                "maxrange": _positive("maxrange", maxrange), "npoints": _count("npoints", npoints)}
+    if kind == "wasserstein":
+        return {"q": _at_least("q", q, 1)}
+    return {}
+
+
+def _check_finite(diagrams, name: str) -> None:
+    """One check that every diagram of ``diagrams`` holds finite values (``ValueError`` naming ``name``)."""
+    diagrams = list(diagrams)
+    if diagrams and not bool(torch.isfinite(torch.cat(diagrams)).all()):
+        raise ValueError(f"the diagrams of {name} must hold finite (birth, death) pairs only")
 
 
 def _persistence(points, pers: Persistence | None, dim: int, name: str) -> Persistence:
@@ -145,9 +196,13 @@ def _persistence(points, pers: Persistence | None, dim: int, name: str) -> Persi
 def _term(kind: str, dim: int, points, true_points, persistence, true_persistence, **hyper):
     pers = _persistence(points, persistence, dim, "points")
     true_pers = _persistence(true_points, true_persistence, dim, "true_points")
-    fn = _DIAGRAM_LOSSES[kind]
+    hyper = _check_hyper(kind, **hyper)
+    target_part, value_part = _DIAGRAM_TERMS[kind]
     dgm = pers.diagram(dim)
-    return fn(dgm, true_pers.diagram(dim).detach().to(dgm), **hyper)
+    true_dgm = true_pers.diagram(dim).detach().to(dgm)
+    check_diagram("dgm", dgm)
+    check_diagram("true_dgm", true_dgm)
+    return value_part(dgm, target_part(true_dgm, **hyper), **hyper)
 
 
 def _doc(definition: str) -> str:
@@ -362,6 +417,7 @@ class TopologicalLoss(torch.nn.Module):
         }
         self.max_dim = max((TERM_DEGREE[name] for name in self.weights), default=0)
         self.last_terms: dict[str, float] = {}
+        self._target_cache = None  # (target persistence, key, prepared target parts) of the last call
 
     @staticmethod
     def _parse_weights(weights) -> dict:
@@ -395,19 +451,44 @@ class TopologicalLoss(torch.nn.Module):
         true_pers = _persistence(true_points, true_persistence, self.max_dim, "true_points")
         # One batched gather per cloud for every degree a diagram term needs.
         degrees = sorted({TERM_DEGREE[n] for n in self.weights if TERM_KIND[n] != "signature"})
-        diagrams, true_diagrams = {}, {}
+        diagrams, targets = {}, {}
         if degrees:
             diagrams = pers._diagrams(degrees)
-            with torch.no_grad():
-                true_diagrams = {d: v.to(diagrams[d]) for d, v in true_pers._diagrams(degrees).items()}
+            _check_finite(diagrams.values(), "points")
+            targets = self._targets(true_pers, degrees, diagrams[degrees[0]])
         out = {}
         for name in self.weights:
             kind, dim = TERM_KIND[name], TERM_DEGREE[name]
             if kind == "signature":
                 out[name] = signature_distance(pers, true_pers, (dim,), **self.hyper[kind])
             else:
-                out[name] = _DIAGRAM_LOSSES[kind](diagrams[dim], true_diagrams[dim], **self.hyper[kind])
+                out[name] = _DIAGRAM_TERMS[kind][1](diagrams[dim], targets[name], **self.hyper[kind])
         return out
+
+    def _targets(self, true_pers: Persistence, degrees: list, like: torch.Tensor) -> dict:
+        """What each diagram term needs of the target alone, by term: computed once per target.
+
+        A call with the same target persistence as the last call (the same
+        object, its points not modified in place since, the learnable diagrams
+        in the same dtype and device) reuses what that call prepared: a
+        deformation toward a fixed target recomputes neither the target's
+        diagrams nor, e.g., its scale-space self-kernel at every step. The
+        values are those computed afresh, to the bit.
+        """
+        key = (true_pers.points._version, tuple(degrees), like.dtype, like.device)
+        cached = self._target_cache
+        if cached is not None and cached[0] is true_pers and cached[1] == key:
+            return cached[2]
+        with torch.no_grad():
+            true = {d: v.to(like) for d, v in true_pers._diagrams(degrees).items()}
+            _check_finite(true.values(), "true_points")
+            targets = {name: _DIAGRAM_TERMS[TERM_KIND[name]][0](true[TERM_DEGREE[name]], **self.hyper[TERM_KIND[name]])
+                       for name in self.weights if TERM_KIND[name] != "signature"}
+        self._target_cache = (true_pers, key, targets)
+        return targets
+
+    def __getstate__(self):
+        return {**self.__dict__, "_target_cache": None}  # a copy or a pickle does not carry the last target
 
     def forward(self, points=None, true_points=None, *, persistence=None, true_persistence=None) -> torch.Tensor:
         """Weighted sum of the active terms (a scalar tensor).

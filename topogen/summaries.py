@@ -28,6 +28,11 @@ def persistence_entropy(dgm: torch.Tensor, delta: float = 1e-3) -> torch.Tensor:
     """
     delta = _at_least("delta", delta, 0)
     _check_diagram("dgm", dgm)
+    return _persistence_entropy(dgm, delta)
+
+
+def _persistence_entropy(dgm: torch.Tensor, delta: float) -> torch.Tensor:
+    """:func:`persistence_entropy` of a checked diagram and ``delta`` (the regularizers' inner loop)."""
     lengths = dgm[:, 1] - dgm[:, 0]
     lengths = lengths[lengths > delta]
     if lengths.numel() == 0:
@@ -45,6 +50,11 @@ def scale_space_kernel(f: torch.Tensor, g: torch.Tensor, sigma: float = 0.05) ->
     sigma = _positive("sigma", sigma)
     _check_diagram("f", f)
     _check_diagram("g", g)
+    return _scale_space_kernel(f, g, sigma)
+
+
+def _scale_space_kernel(f: torch.Tensor, g: torch.Tensor, sigma: float) -> torch.Tensor:
+    """:func:`scale_space_kernel` of checked diagrams and ``sigma``."""
     if len(f) == 0 or len(g) == 0:
         return f.new_zeros(())
     d2 = ((f[:, None, :] - g[None, :, :]) ** 2).sum(-1)
@@ -64,6 +74,11 @@ def density_function(
     maxrange = _positive("maxrange", maxrange)
     npoints = _count("npoints", npoints)
     _check_diagram("dgm", dgm)
+    return _density_function(dgm, sigma, scale, maxrange, npoints)
+
+
+def _density_function(dgm: torch.Tensor, sigma: float, scale: float, maxrange: float, npoints: int) -> torch.Tensor:
+    """:func:`density_function` of a checked diagram and checked parameters."""
     x = torch.linspace(0.0, maxrange, int(npoints), dtype=dgm.dtype, device=dgm.device)
     death = dgm[:, 1]
     weight = death**4
