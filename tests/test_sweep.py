@@ -223,3 +223,17 @@ def test_fallback_trials_share_only_identical_runs(monkeypatch):
     # dominant first per task; three clusters: step and none are its run, circle: term is
     assert sorted(calls) == sorted(["dominant", "dominant", "term", "step", "none"])
     assert ablation.fallback_trials([], cache=False) == []
+
+
+@pytest.mark.parametrize("backend", ["sequential", "loky", "dask"])
+def test_units_run_on_one_core_whatever_the_backend(backend):
+    # joblib's Dask backend would hand a unit's own joblib calls (scikit-learn's) back to the cluster
+    from joblib import effective_n_jobs
+
+    if backend != "dask":
+        assert sweep.run_sweep(effective_n_jobs, [{}] * 2, n_jobs=2, backend=backend, cache=False) == [1, 1]
+        return
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                                  processes=True) as cluster, distributed.Client(cluster):
+        assert sweep.run_sweep(effective_n_jobs, [{}] * 2, backend="dask", cache=False) == [1, 1]

@@ -122,7 +122,7 @@ def run_sweep(
         cached = _memory().cache(_call)
         jobs = [delayed(cached)(target, stamp, configs[i]) for i in order]
     else:
-        jobs = [delayed(fn)(**configs[i]) for i in order]
+        jobs = [delayed(_alone)(fn, configs[i]) for i in order]
     results = [None] * len(configs)
     for i, result in zip(order, _run(jobs, n_jobs, backend), strict=True):
         results[i] = result
@@ -181,13 +181,26 @@ def _complete(fn: Callable, config, index: int) -> dict:
     return full
 
 
+def _alone(fn: Callable, kwargs: dict):
+    """``fn(**kwargs)`` on one core: joblib calls inside it (scikit-learn's, say) run in its own process.
+
+    joblib's Dask backend runs each task under ``parallel_config(backend="dask")``, so a nested ``Parallel``
+    would otherwise send its pieces back to the cluster and take its worker's thread off the pool meanwhile:
+    units would run several at once on a single-threaded worker, and small pieces would travel back and forth.
+    """
+    from joblib import parallel_config
+
+    with parallel_config(backend="sequential"):
+        return fn(**kwargs)
+
+
 def _call(target: str, code: str, kwargs: dict):
-    """``fn(**kwargs)`` for ``fn`` named ``"module:qualname"``; ``code`` only keys the cache."""
+    """``fn(**kwargs)`` (see :func:`_alone`) for ``fn`` named ``"module:qualname"``; ``code`` only keys the cache."""
     module, name = target.split(":")
     fn = importlib.import_module(module)
     for part in name.split("."):
         fn = getattr(fn, part)
-    return fn(**kwargs)
+    return _alone(fn, kwargs)
 
 
 @contextlib.contextmanager
