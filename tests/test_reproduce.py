@@ -194,6 +194,7 @@ def test_side_by_side_notebooks_share_one_dask_cluster(project, tmp_path, monkey
         "where = run_sweep(relative_cost, [dict(name='circle', steps_fraction=0.5)], cache=False)\n"
         "scheduler = os.environ.get('TOPOGEN_DASK_SCHEDULER', '')\n"
         "print('scheduler:', scheduler or 'none', 'cost:', where[0])\n"
+        "print('priority:', os.environ.get('TOPOGEN_DASK_PRIORITY', 'none'))\n"
         "if scheduler:\n"
         "    from distributed import Client\n"
         "    with Client(scheduler) as client:\n"
@@ -208,6 +209,8 @@ def test_side_by_side_notebooks_share_one_dask_cluster(project, tmp_path, monkey
     assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # the runner's own environment is left as it was
     text = second.read_text()
     assert "scheduler: tcp://127.0.0.1:" in text and "tasks ran there: True" in text
+    assert "priority: -2" in text  # notebook 02's units wait behind notebook 01's
+    assert "TOPOGEN_DASK_PRIORITY" not in os.environ and "TOPOGEN_DASK_SCHEDULER" not in os.environ
     assert "malloc trim: {None}" in text  # the nanny's MALLOC_TRIM_THRESHOLD_ (slow torch allocations) is dropped
     from topogen.synthetic import relative_cost
 
@@ -216,6 +219,7 @@ def test_side_by_side_notebooks_share_one_dask_cluster(project, tmp_path, monkey
         assert "injected-parameters" not in path.read_text()
     reproduce.run(smoke=True, notebooks_dir=nbs, figures_dir=figs, output_dir=out, jobs=1)
     assert "scheduler: none" in (out / "notebooks" / "02_tiny_second.ipynb").read_text()
+    assert "priority: none" in (out / "notebooks" / "02_tiny_second.ipynb").read_text()
     # on an accelerator the notebooks run one at a time, without the cluster
     lines = []
     params = tmp_path / "gpu.yml"

@@ -237,3 +237,26 @@ def test_units_run_on_one_core_whatever_the_backend(backend):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
                                   processes=True) as cluster, distributed.Client(cluster):
         assert sweep.run_sweep(effective_n_jobs, [{}] * 2, backend="dask", cache=False) == [1, 1]
+
+
+def test_runner_priority_reaches_dask(monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    from topogen.paths import PRIORITY_ENV
+
+    seen = []
+    submit = distributed.Client.submit
+
+    def recording(self, *args, **kwargs):
+        seen.append(kwargs.get("priority", 0))
+        return submit(self, *args, **kwargs)
+
+    monkeypatch.setattr(distributed.Client, "submit", recording)
+    serial = sweep.run_sweep(synthetic_trial, CONFIGS, backend="sequential", cache=False)
+    monkeypatch.setenv(PRIORITY_ENV, "-2")  # what the runner gives notebook 02
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                                  processes=True) as cluster, distributed.Client(cluster):
+        _same(serial, sweep.run_sweep(synthetic_trial, CONFIGS, backend="dask", cache=False))
+        assert seen and set(seen[1:]) == {-2}  # every unit (after joblib's probe task) at the notebook's priority
+        monkeypatch.setenv(PRIORITY_ENV, "first")
+        with pytest.raises(ValueError, match="TOPOGEN_DASK_PRIORITY must be an integer"):
+            sweep.run_sweep(synthetic_trial, CONFIGS, backend="dask", cache=False)

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 __all__ = ["repo_root", "figures_dir", "data_dir", "cache_dir", "FIGURES_ENV", "BATCH_ENV", "SCHEDULER_ENV",
-           "progress_bar"]
+           "PRIORITY_ENV", "progress_bar"]
 
 #: Environment variable that redirects figures (the runner uses it to stage them).
 FIGURES_ENV = "TOPOGEN_FIGURES_DIR"
@@ -21,6 +21,9 @@ BATCH_ENV = "TOPOGEN_BATCH"
 #: Set by the runner for notebooks run side by side: the address of the Dask scheduler their sweeps share (a
 #: sweep given no scheduler of its own uses it; see :func:`topogen.sweep.run_sweep`).
 SCHEDULER_ENV = "TOPOGEN_DASK_SCHEDULER"
+#: Set by the runner beside it: the Dask priority of a notebook's units (minus its number), so that the shared workers
+#: serve the earliest notebook with units waiting, and a notebook started later never delays an earlier one.
+PRIORITY_ENV = "TOPOGEN_DASK_PRIORITY"
 
 
 def repo_root() -> Path:

@@ -56,7 +56,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .paths import BATCH_ENV, FIGURES_ENV, SCHEDULER_ENV, repo_root
+from .paths import BATCH_ENV, FIGURES_ENV, PRIORITY_ENV, SCHEDULER_ENV, repo_root
 
 __all__ = ["find_notebooks", "normalize_notebook", "prerequisites", "default_jobs", "run", "main", "NotebookFailed"]
 
@@ -170,11 +170,14 @@ def _load_parameters(path: Path) -> dict:
 def _execute(notebook: Path, output: Path, figures: Path, parameters: dict, scheduler: str = "") -> None:
     import papermill as pm
 
-    env_before = os.environ.get(FIGURES_ENV)
-    os.environ[FIGURES_ENV] = str(figures)  # the kernel inherits it; savefig honours it
-    os.environ[BATCH_ENV] = "1"  # no live progress output in executed notebooks
-    if scheduler:  # the shared cluster of notebooks run side by side (each in a process of its own)
-        os.environ[SCHEDULER_ENV] = scheduler
+    # The kernel inherits these: where figures go (savefig honours it), a batch run (no live progress output) and,
+    # for notebooks run side by side (each in a process of its own), the shared cluster and this notebook's priority
+    # there (earlier notebooks' units first).
+    env = {FIGURES_ENV: str(figures), BATCH_ENV: "1"}
+    if scheduler:
+        env.update({SCHEDULER_ENV: scheduler, PRIORITY_ENV: str(-int(notebook.name[:2]))})
+    env_before = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
     try:
         pm.execute_notebook(
             str(notebook),
@@ -189,10 +192,11 @@ def _execute(notebook: Path, output: Path, figures: Path, parameters: dict, sche
         where = f"{err.cell_index} (In [{err.exec_count}])" if err.exec_count else err.cell_index
         raise NotebookFailed(notebook, where, f"{err.ename}: {err.evalue}") from None
     finally:
-        if env_before is None:
-            os.environ.pop(FIGURES_ENV, None)
-        else:
-            os.environ[FIGURES_ENV] = env_before
+        for key, value in env_before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _execute_one(notebook: Path, output: Path, figures: Path, parameters: dict, display_path: str,

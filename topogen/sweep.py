@@ -38,7 +38,7 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 
-from .paths import SCHEDULER_ENV, cache_dir
+from .paths import PRIORITY_ENV, SCHEDULER_ENV, cache_dir
 
 __all__ = ["run_sweep", "clear_cache", "shutdown", "cluster"]
 
@@ -138,7 +138,7 @@ def _run(jobs: list, n_jobs: int, backend: str) -> list:
     if backend == "dask":
         import distributed  # noqa: F401  (the optional extra; fails clearly when missing)
 
-        with parallel_config(backend="dask"):
+        with parallel_config(backend="dask", **_dask_priority()):
             return Parallel()(jobs)
     with warnings.catch_warnings():
         # loky restarts a worker whose memory grew by 300 MB (a torch process loading data does) once it has
@@ -146,6 +146,22 @@ def _run(jobs: list, n_jobs: int, backend: str) -> list:
         # is silenced, so executed notebooks carry no noise.
         warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given", category=UserWarning)
         return Parallel(n_jobs=n_jobs, backend=backend)(jobs)
+
+
+def _dask_priority() -> dict:
+    """``{"priority": p}`` for the Dask tasks of a sweep, from ``$TOPOGEN_DASK_PRIORITY`` (set by the runner); ``{}``.
+
+    Dask runs waiting tasks of higher priority first: notebooks run side by side
+    on one cluster get minus their number, so the earliest notebook's waiting
+    units go first and a notebook started later fills the idle workers only.
+    """
+    value = os.environ.get(PRIORITY_ENV, "")
+    if not value:
+        return {}
+    try:
+        return {"priority": int(value)}
+    except ValueError:
+        raise ValueError(f"${PRIORITY_ENV} must be an integer (a Dask priority), got {value!r}") from None
 
 
 def _longest_first(cost, configs: list) -> list[int]:
