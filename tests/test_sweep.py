@@ -260,3 +260,19 @@ def test_runner_priority_reaches_dask(monkeypatch):
         monkeypatch.setenv(PRIORITY_ENV, "first")
         with pytest.raises(ValueError, match="TOPOGEN_DASK_PRIORITY must be an integer"):
             sweep.run_sweep(synthetic_trial, CONFIGS, backend="dask", cache=False)
+
+
+def test_a_large_argument_reaches_the_cluster_once():
+    # joblib's Dask backend scatters a large argument once for all units; inside a dict it would travel in every task
+    # (and Dask warns "Sending large graph" into the notebook)
+    import warnings
+
+    distributed = pytest.importorskip("distributed")
+    big = np.arange(2_000_000, dtype=np.float64)  # 16 MB
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                                  processes=True) as cluster, distributed.Client(cluster):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sums = sweep.run_sweep(np.sum, [dict(a=big)] * 3, backend="dask", cache=False)
+    assert sums == [big.sum()] * 3
+    assert not [w for w in caught if "large graph" in str(w.message)]

@@ -122,7 +122,9 @@ def run_sweep(
         cached = _memory().cache(_call)
         jobs = [delayed(cached)(target, stamp, configs[i]) for i in order]
     else:
-        jobs = [delayed(_alone)(fn, configs[i]) for i in order]
+        # the arguments one by one (not in a dict): joblib's Dask backend then sends a large one (a data set shared by
+        # every unit) to the cluster once, not inside every task
+        jobs = [delayed(_alone)(fn, **configs[i]) for i in order]
     results = [None] * len(configs)
     for i, result in zip(order, _run(jobs, n_jobs, backend), strict=True):
         results[i] = result
@@ -197,7 +199,7 @@ def _complete(fn: Callable, config, index: int) -> dict:
     return full
 
 
-def _alone(fn: Callable, kwargs: dict):
+def _alone(fn: Callable, /, **kwargs):
     """``fn(**kwargs)`` on one core: joblib calls inside it (scikit-learn's, say) run in its own process.
 
     joblib's Dask backend runs each task under ``parallel_config(backend="dask")``, so a nested ``Parallel``
@@ -216,7 +218,7 @@ def _call(target: str, code: str, kwargs: dict):
     fn = importlib.import_module(module)
     for part in name.split("."):
         fn = getattr(fn, part)
-    return _alone(fn, kwargs)
+    return _alone(fn, **kwargs)
 
 
 @contextlib.contextmanager
