@@ -21,6 +21,7 @@ persistence of both clouds, next to the persistence of the two clouds alone
 """
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -44,7 +45,8 @@ def main():
 
             def step():
                 x.grad = None
-                value = loss(x, None, true_persistence=true_pers)
+                # a new target object each step, as each training batch brings one: nothing prepared in advance
+                value = loss(x, None, true_persistence=replace(true_pers))
                 if value.requires_grad:
                     value.backward()
 
