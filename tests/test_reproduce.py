@@ -200,7 +200,8 @@ def test_side_by_side_notebooks_share_one_dask_cluster(project, tmp_path, monkey
         "    with Client(scheduler) as client:\n"
         "        trim = set(client.run(lambda: os.environ.get('MALLOC_TRIM_THRESHOLD_')).values())\n"
         "        ran = client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.task_prefixes))\n"
-        "    print('malloc trim:', trim, 'tasks ran there:', ran > 0)\n")})
+        "        held = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION)\n"
+        "    print('malloc trim:', trim, 'tasks ran there:', ran > 0, 'units held per worker thread:', held)\n")})
     second.write_text(json.dumps(nb))
     out = tmp_path / "out"
     # as an earlier Dask nanny in this process leaves it (pytest runs other clusters first)
@@ -211,6 +212,7 @@ def test_side_by_side_notebooks_share_one_dask_cluster(project, tmp_path, monkey
     assert "scheduler: tcp://127.0.0.1:" in text and "tasks ran there: True" in text
     assert "priority: -2" in text  # notebook 02's units wait behind notebook 01's
     assert "TOPOGEN_DASK_PRIORITY" not in os.environ and "TOPOGEN_DASK_SCHEDULER" not in os.environ
+    assert "units held per worker thread: 1.0" in text  # the waiting ones stay on the scheduler, by priority
     assert "malloc trim: {None}" in text  # the nanny's MALLOC_TRIM_THRESHOLD_ (slow torch allocations) is dropped
     from topogen.synthetic import relative_cost
 

@@ -304,6 +304,10 @@ def _shared_pool(notebooks, parameters: dict, jobs: int, log):
         # threshold: every large torch buffer is then mapped and zeroed anew, and a training unit spent 6 times
         # more time in the kernel and ran 1.7 times slower than in a joblib worker. One thread per worker is kept.
         "distributed.nanny.pre-spawn-environ": {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1},
+        # A worker holds only the unit it runs; waiting units stay on the scheduler, which hands out the one of
+        # highest priority (the earliest notebook's, see PRIORITY_ENV) instead of a later notebook's unit parked on
+        # the worker beforehand (the default lets each worker hold a second unit).
+        "distributed.scheduler.worker-saturation": 1.0,
     }
     # An earlier nanny in this process may have left MALLOC_TRIM_THRESHOLD_ in its environment (it sets its own, see
     # distributed.nanny.pre-spawn-environ), and the workers would inherit it: kept out while the cluster runs.
