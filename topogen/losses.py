@@ -108,14 +108,6 @@ def _as_is(true_dgm, **_):
     return true_dgm
 
 
-def _bottleneck_value(dgm, target):
-    return _bottleneck(dgm, target)
-
-
-def _wasserstein_value(dgm, target, q=1.0):
-    return _wasserstein(dgm, target, q)
-
-
 def _entropy_target(true_dgm, delta=1e-3):
     return _persistence_entropy(true_dgm, delta)
 
@@ -152,26 +144,28 @@ def _push0(dgm):
 
 #: ``(target part, value part)`` of each kind of diagram term.
 _DIAGRAM_TERMS = {
-    "bottleneck": (_as_is, _bottleneck_value),
+    "bottleneck": (_as_is, _bottleneck),
     "persentropy": (_entropy_target, _entropy_value),
     "dsigma": (_dsigma_target, _dsigma_value),
     "density": (_density_target, _density_value),
-    "wasserstein": (_as_is, _wasserstein_value),
+    "wasserstein": (_as_is, _wasserstein),
 }
 
 
-def _check_hyper(kind: str, delta=1e-3, sigma=None, scale=0.002, maxrange=35.0, npoints=30, q=1.0) -> dict:
-    """Hyperparameters of a ``kind`` term given to a ``loss_*`` function, checked (``ValueError`` naming them)."""
-    if kind == "persentropy":
-        return {"delta": _at_least("delta", delta, 0)}
-    if kind == "dsigma":
-        return {"sigma": _positive("sigma", 0.05 if sigma is None else sigma)}
-    if kind == "density":
-        return {"sigma": _positive("sigma", 0.2 if sigma is None else sigma), "scale": _finite("scale", scale),
-                "maxrange": _positive("maxrange", maxrange), "npoints": _count("npoints", npoints)}
-    if kind == "wasserstein":
-        return {"q": _at_least("q", q, 1)}
-    return {}
+#: The check of each hyperparameter of each kind of diagram term (``ValueError`` naming it).
+_HYPER_CHECKS = {
+    "persentropy": {"delta": lambda name, v: _at_least(name, v, 0)},
+    "dsigma": {"sigma": _positive},
+    "density": {"sigma": _positive, "scale": _finite, "maxrange": _positive, "npoints": _count},
+    "wasserstein": {"q": lambda name, v: _at_least(name, v, 1)},
+    "bottleneck": {},
+}
+
+
+def _check_hyper(kind: str, prefix: str = "", **hyper) -> dict:
+    """Hyperparameters of a ``kind`` term, checked; an error names ``prefix + name`` (e.g. ``kernel_sigma``)."""
+    checks = _HYPER_CHECKS[kind]
+    return {name: checks[name](prefix + name, value) for name, value in hyper.items()}
 
 
 def _check_finite(diagrams, name: str) -> None:
@@ -403,15 +397,11 @@ class TopologicalLoss(torch.nn.Module):
         super().__init__()
         self.weights = self._parse_weights(weights)
         self.hyper = {
-            "persentropy": {"delta": _at_least("entropy_delta", entropy_delta, 0)},
-            "dsigma": {"sigma": _positive("kernel_sigma", kernel_sigma)},
-            "density": {
-                "sigma": _positive("density_sigma", density_sigma),
-                "scale": _finite("density_scale", density_scale),
-                "maxrange": _positive("density_maxrange", density_maxrange),
-                "npoints": _count("density_npoints", density_npoints),
-            },
-            "wasserstein": {"q": _at_least("wasserstein_q", wasserstein_q, 1)},
+            "persentropy": _check_hyper("persentropy", "entropy_", delta=entropy_delta),
+            "dsigma": _check_hyper("dsigma", "kernel_", sigma=kernel_sigma),
+            "density": _check_hyper("density", "density_", sigma=density_sigma, scale=density_scale,
+                                    maxrange=density_maxrange, npoints=density_npoints),
+            "wasserstein": _check_hyper("wasserstein", "wasserstein_", q=wasserstein_q),
             "bottleneck": {},
             "signature": {"normalize": bool(signature_normalize)},
         }
