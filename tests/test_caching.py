@@ -5,13 +5,14 @@ import shutil
 import pytest
 import torch
 
-from topogen import caching
+from topogen.reproduce import caching
 
 
 def test_dependencies_are_transitive():
-    deps = caching.module_dependencies("training")
-    assert {"training", "losses", "persistence", "models"} <= set(deps)
-    assert "plotting" not in deps and "reproduce" not in deps
+    deps = caching.module_dependencies("experiments.training")
+    assert {"experiments.training", "experiments.models", "experiments.inputs", "experiments._trajectory", "losses",
+            "terms", "persistence", "distances"} <= set(deps)
+    assert "experiments.plots" not in deps and not [d for d in deps if d.startswith("reproduce")]  # machinery
     with pytest.raises(ValueError, match="no module"):
         caching.module_dependencies("nope")
 
@@ -26,24 +27,28 @@ def package_copy(tmp_path, monkeypatch):
 
 
 def test_editing_a_dependency_changes_the_fingerprint(package_copy):
-    before = caching.code_fingerprint("training")
-    assert caching.code_fingerprint("training") == before  # stable
-    unrelated = package_copy / "plotting.py"
+    before = caching.code_fingerprint("experiments.training")
+    assert caching.code_fingerprint("experiments.training") == before  # stable
+    unrelated = package_copy / "experiments" / "plots.py"
     unrelated.write_text(unrelated.read_text() + "\n# an edit elsewhere\n")
-    assert caching.code_fingerprint("training") == before
-    losses = package_copy / "losses.py"  # imported by training through its imports
-    losses.write_text(losses.read_text() + "\n# a change to the regularizers\n")
-    assert caching.code_fingerprint("training") != before
+    assert caching.code_fingerprint("experiments.training") == before
+    terms = package_copy / "terms.py"  # imported by training through losses
+    terms.write_text(terms.read_text() + "\n# a change to the regularizers\n")
+    after = caching.code_fingerprint("experiments.training")
+    assert after != before
+    runner = package_copy / "reproduce" / "runner.py"  # machinery: never part of a key
+    runner.write_text(runner.read_text() + "\n# an edit of the runner\n")
+    assert caching.code_fingerprint("experiments.training") == after
 
 
 def test_editing_a_notebook_does_not_change_the_fingerprint(tmp_path):
-    from topogen.paths import repo_root
+    from topogen.reproduce.paths import repo_root
 
-    before = caching.code_fingerprint("training", "metrics")
+    before = caching.code_fingerprint("experiments.training", "experiments.metrics")
     nb = tmp_path / "05.ipynb"  # a notebook's text is not part of any module
     shutil.copy(next((repo_root() / "notebooks").glob("05_*.ipynb")), nb)
     nb.write_text(nb.read_text().replace("# 05", "# 05 (edited markdown)"))
-    assert caching.code_fingerprint("training", "metrics") == before
+    assert caching.code_fingerprint("experiments.training", "experiments.metrics") == before
 
 
 def test_load_recomputes_broken_files(tmp_path):

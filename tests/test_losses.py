@@ -9,7 +9,8 @@ import pytest
 import torch
 from conftest import gudhi_diagrams
 
-from topogen import losses as L
+import topogen as L
+from topogen import terms
 from topogen.persistence import vr_persistence
 
 # ---------------------------------------------------------------- numpy oracles
@@ -274,7 +275,7 @@ def test_topological_loss_by_name_and_degree(rng, monkeypatch):
         calls.append(max_dim)
         return real(points, max_dim=max_dim)
 
-    monkeypatch.setattr(L, "vr_persistence", counting)
+    monkeypatch.setattr(terms, "vr_persistence", counting)
     value = loss0(tx, ty)
     assert calls == [0, 0]  # once per cloud, degree 0 only
     value.backward()
@@ -294,9 +295,9 @@ def test_fixed_target_is_prepared_once_and_never_stale(rng, monkeypatch):
     loss = L.TopologicalLoss(names, kernel_sigma=0.5)
     target = vr_persistence(ty, max_dim=1)
     prepared = []
-    real = L._dsigma_target
-    monkeypatch.setitem(L._DIAGRAM_TERMS, "dsigma", (lambda *a, **k: prepared.append(1) or real(*a, **k),
-                                                     L._DIAGRAM_TERMS["dsigma"][1]))
+    real = terms._dsigma_target
+    monkeypatch.setitem(terms._DIAGRAM_TERMS, "dsigma", (lambda *a, **k: prepared.append(1) or real(*a, **k),
+                                                     terms._DIAGRAM_TERMS["dsigma"][1]))
 
     def fresh(points, true_pers):  # a new loss every call: nothing prepared before
         return L.TopologicalLoss(names, kernel_sigma=0.5).terms(points, persistence=vr_persistence(points),
@@ -460,7 +461,7 @@ def test_topological_loss_degree2_by_name(rng, monkeypatch):
     assert loss.max_dim == 2 and L.TopologicalLoss([15, 15, 0, 0, 0, 0, 0]).max_dim == 1  # the 7-list keeps its meaning
     calls = []
     real = L.vr_persistence
-    monkeypatch.setattr(L, "vr_persistence", lambda p, max_dim=1: calls.append(max_dim) or real(p, max_dim=max_dim))
+    monkeypatch.setattr(terms, "vr_persistence", lambda p, max_dim=1: calls.append(max_dim) or real(p, max_dim=max_dim))
     value = loss(tx, ty)
     assert calls == [2, 2]  # once per cloud, up to degree 2
     expected = (L.loss_bottleneck2(tx, ty) + 0.5 * L.loss_wasserstein2(tx, ty) + 2 * L.loss_persentropy2(tx, ty)

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from topogen import metrics as M
-from topogen.data import ImageData
-from topogen.models import Classifier, ConvVAE
+from topogen.experiments import metrics as M
+from topogen.experiments.data import ImageData
+from topogen.experiments.latent import latent_metrics
+from topogen.experiments.models import Classifier, ConvVAE
 
 
 def test_frechet_distance_known_values():
@@ -29,20 +30,6 @@ def test_prediction_entropy():
     assert M.prediction_entropy(np.arange(10).repeat(7)) == pytest.approx(math.log(10))
     assert M.prediction_entropy(np.zeros(50, dtype=int)) == 0.0
     assert M.prediction_entropy([0, 1]) == pytest.approx(math.log(2))
-
-
-def test_mean_ci_and_paired_difference():
-    mean, half = M.mean_ci([1.0, 2.0, 3.0])
-    assert mean == 2.0 and half == pytest.approx(4.302653 * 1.0 / math.sqrt(3), rel=1e-5)
-    assert M.mean_ci([5.0]) == (5.0, 0.0)
-    res = M.paired_difference([2.0, 3.0, 4.5], [1.0, 2.0, 3.0])
-    assert res["diff"] == pytest.approx(7 / 6) and res["n"] == 3
-    from scipy import stats
-
-    assert res["p"] == pytest.approx(stats.ttest_rel([2.0, 3.0, 4.5], [1.0, 2.0, 3.0]).pvalue)
-    assert math.isnan(M.paired_difference([1.0, 2.0], [0.0, 1.0])["p"])  # constant difference
-    with pytest.raises(ValueError):
-        M.paired_difference([1.0], [1.0, 2.0])
 
 
 def _tiny_data(n=64):
@@ -78,15 +65,15 @@ def test_latent_metrics_known_answers():
     labels = np.repeat(np.arange(4), 50)
     centers = np.array([[0, 0], [20, 0], [0, 20], [20, 20]], dtype=float)
     separated = centers[labels] + rng.normal(size=(200, 2))
-    good = M.latent_metrics(separated, labels, inputs=separated)
+    good = latent_metrics(separated, labels, inputs=separated)
     assert good["silhouette"] > 0.8 and good["knn_accuracy"] == pytest.approx(1.0)
     assert good["trustworthiness"] == pytest.approx(1.0)  # the identity embedding
-    shuffled = M.latent_metrics(separated, rng.permutation(labels), inputs=separated)
+    shuffled = latent_metrics(separated, rng.permutation(labels), inputs=separated)
     assert shuffled["silhouette"] < 0.05 and shuffled["knn_accuracy"] < 0.45
     random_embedding = rng.normal(size=(200, 2))
-    assert M.latent_metrics(random_embedding, labels, inputs=separated)["trustworthiness"] < 0.7
+    assert latent_metrics(random_embedding, labels, inputs=separated)["trustworthiness"] < 0.7
     with pytest.raises(ValueError):
-        M.latent_metrics(separated, np.zeros(200))
+        latent_metrics(separated, np.zeros(200))
 
 
 def test_topological_fidelity_on_constructed_clouds():
@@ -139,20 +126,6 @@ def test_evaluator_topological_fidelity():
     assert "topo2x8" in ev.key and "topo" not in M.Evaluator(data, Classifier().eval(), n_prior=50).key
     with pytest.raises(ValueError, match="need 80 test images"):
         M.Evaluator(data, Classifier().eval(), n_prior=50, topo_batches=10, topo_batch_size=8)
-
-
-def test_compare_to_null():
-    same = M.compare_to_null([0.1, -0.2, 0.3], [0.1, -0.2, 0.3])
-    assert same["identical"] and same["p_ks"] == 1.0 and math.isnan(same["p_paired"]) and same["excess"] == 0
-    rng = np.random.default_rng(1)
-    null = rng.normal(size=12)
-    shifted = M.compare_to_null(null + 5.0, null)
-    assert not shifted["identical"] and shifted["excess"] == pytest.approx(5.0)
-    assert shifted["p_paired"] < 0.01 and shifted["p_ks"] < 0.01
-    with pytest.raises(ValueError):
-        M.compare_to_null([1.0], [1.0])
-    with pytest.raises(ValueError, match="finite"):
-        M.compare_to_null([1.0, np.nan], [1.0, 2.0])
 
 
 def test_classifier_is_the_same_whatever_the_thread_count():

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from topogen.models import Classifier, ConvVAE
+from topogen.experiments.models import Classifier, ConvVAE
 
 
 def test_vae_shapes_and_range():

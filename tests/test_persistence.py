@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import gudhi_diagrams, sort_diagram
 
-from topogen.persistence import edge_lengths, vr_persistence
+from topogen.persistence import edge_lengths, prefetch_persistence, vr_persistence
 
 
 def assert_same_diagrams(points: np.ndarray, atol: float = 1e-5, max_dim: int = 1) -> None:
@@ -245,3 +245,17 @@ def test_pair_lengths_is_one_gather_of_the_edges(rng):
     assert torch.equal(lengths[2][1], edge_lengths(x, pers.death_edges2))
     assert torch.equal(extra_lengths, edge_lengths(x, extra))
     assert pair_lengths(x, [pers.edges(0)])[1] is None
+
+
+def test_prefetch_persistence_equals_the_loop(data):
+    batches = [data.train_x[i * 16:(i + 1) * 16] for i in range(5)]
+    seen = list(prefetch_persistence(iter(batches), max_dim=1, ahead=2))
+    assert len(seen) == 5
+    for x, (y, pers) in zip(batches, seen, strict=True):
+        assert y is x
+        direct = vr_persistence(x.reshape(16, -1), max_dim=1)
+        for d in (0, 1):
+            assert torch.equal(pers.diagram(d), direct.diagram(d))
+    assert list(prefetch_persistence([], max_dim=0)) == []
+    with pytest.raises(ValueError, match="ahead"):
+        next(prefetch_persistence(batches, ahead=0))

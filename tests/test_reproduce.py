@@ -3,6 +3,10 @@
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,6 +53,7 @@ def _stale_free(nb_path):
     return nb
 
 
+@pytest.mark.notebooks
 def test_full_run_in_place_and_deterministic(project, capsys):
     nbs, figs = project
     (figs / "01_stale_old.png").write_bytes(b"old")  # no longer written by 01: removed
@@ -68,6 +73,7 @@ def test_full_run_in_place_and_deterministic(project, capsys):
     assert not list(nbs.parent.glob(".reproduce-*"))  # staging cleaned up
 
 
+@pytest.mark.notebooks
 def test_failure_names_notebook_and_cell_and_keeps_figures(project, capsys):
     nbs, figs = project
     committed = {"01_tiny_line.png": b"committed-1", "02_tiny_bars.png": b"committed-2"}
@@ -85,6 +91,7 @@ def test_failure_names_notebook_and_cell_and_keeps_figures(project, capsys):
     assert not list(nbs.parent.glob(".reproduce-*"))
 
 
+@pytest.mark.notebooks
 def test_invalid_parameter_stops_in_validation_cell(project, tmp_path, capsys):
     nbs, figs = project
     params = tmp_path / "smoke.yml"
@@ -95,6 +102,7 @@ def test_invalid_parameter_stops_in_validation_cell(project, tmp_path, capsys):
     assert "slope must be a number" in capsys.readouterr().err
 
 
+@pytest.mark.notebooks
 def test_smoke_run_writes_to_a_temporary_folder(project, tmp_path):
     nbs, figs = project
     out = tmp_path / "smoke-out"
@@ -108,6 +116,7 @@ def test_smoke_run_writes_to_a_temporary_folder(project, tmp_path):
     assert list(figs.iterdir()) == [] and (nbs / "01_tiny.ipynb").read_bytes() == before
 
 
+@pytest.mark.notebooks
 def test_named_parameter_set_runs_into_its_own_folder(project, capsys):
     nbs, figs = project
     (nbs / "demo_parameters.yml").write_text("01_tiny:\n  slope: 5.0\n")
@@ -138,110 +147,83 @@ def test_named_parameter_set_errors(project):
         reproduce.run(parameters="empty", smoke=True, notebooks_dir=nbs, figures_dir=figs)
 
 
-def _set_after(nb_path, after):
-    nb = json.loads(nb_path.read_text())
-    nb["metadata"]["topogen"] = {"after": after}
-    nb_path.write_text(json.dumps(nb))
+SLEEPY = [
+    ("markdown", "# A long notebook\nCaches one sweep result, starts two worker processes, then sleeps.", None),
+    ("code", 'figures_dir = ""\nsleep = 600.0\nmarker = ""', ["parameters"]),
+    ("code", """import json
+import os
+import time
+from pathlib import Path
+
+import psutil
+from joblib.externals.loky import get_reusable_executor
+
+from topogen.experiments.ablation import matched_weights
+from topogen.reproduce.paths import cache_dir
+from topogen.reproduce.sweep import run_sweep
+
+print("cached entries before:", len(list(cache_dir().rglob("output.pkl"))))
+run_sweep(matched_weights, [dict(term_values={"a": 2.0}, reference=1.0)])
+print("cached entries after:", len(list(cache_dir().rglob("output.pkl"))))
+busy = [get_reusable_executor(max_workers=2).submit(time.sleep, sleep) for _ in range(2)]
+while len(psutil.Process().children(recursive=True)) < 2:
+    time.sleep(0.1)
+if marker:
+    pids = [os.getpid()] + [p.pid for p in psutil.Process().children(recursive=True)]
+    Path(marker).write_text(json.dumps(pids))
+time.sleep(sleep)""", None),
+]
 
 
-def test_prerequisites_come_from_the_notebook_metadata(project):
-    nbs, _ = project
-    second = nbs / "02_tiny_second.ipynb"
-    assert reproduce.prerequisites(second) == []
-    _set_after(second, ["01"])
-    assert reproduce.prerequisites(second) == ["01"]
-    for bad in (["02"], ["03"], "01", [1], ["1"]):  # itself, a later notebook, not a list of numbers
-        _set_after(second, bad)
-        with pytest.raises(ValueError, match="topogen.after"):
-            reproduce.prerequisites(second)
-    # the real notebooks: 04 reuses the runs 03 caches
-    real = {p.name[:2]: reproduce.prerequisites(p) for p in reproduce.find_notebooks(HERE.parents[1] / "notebooks")}
-    assert real["04"] == ["03"] and real["01"] == [] and real["03"] == []
+def _write_notebook(path, cells):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    for kind, source, tags in cells:
+        cell = nbformat.v4.new_markdown_cell(source) if kind == "markdown" else nbformat.v4.new_code_cell(source)
+        if tags:
+            cell.metadata["tags"] = tags
+        nb.cells.append(cell)
+    nbformat.write(nb, str(path))
 
 
-def test_side_by_side_in_order_after_prerequisites(project):
+@pytest.mark.notebooks
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_ends_what_it_started_and_changes_nothing(project, tmp_path, signum):
+    """Ctrl-C or SIGTERM mid-notebook: kernel and workers ended, no staging left, committed files intact, cache kept."""
+    import psutil
+
     nbs, figs = project
-    lines = []
-    reproduce.run(notebooks_dir=nbs, figures_dir=figs, jobs=2, log=lines.append)
-    started = [i for i, line in enumerate(lines) if line.startswith("running ")]
-    assert [lines[i] for i in started] == ["running 01_tiny.ipynb", "running 02_tiny_second.ipynb"]
-    assert "local Dask cluster" in lines[0] and started == [1, 2]  # both started before either finished
-    side_by_side = {p.name: p.read_bytes() for p in figs.iterdir()}
-    _set_after(nbs / "02_tiny_second.ipynb", ["01"])
-    lines.clear()
-    reproduce.run(notebooks_dir=nbs, figures_dir=figs, jobs=2, log=lines.append)
-    first_done = next(i for i, line in enumerate(lines) if line.startswith("  01_tiny.ipynb: "))
-    assert lines.index("running 02_tiny_second.ipynb") > first_done  # waited for its prerequisite
-    lines.clear()
-    reproduce.run(notebooks_dir=nbs, figures_dir=figs, jobs=1, log=lines.append)
-    assert {p.name: p.read_bytes() for p in figs.iterdir()} == side_by_side  # the same figures one at a time
-    with pytest.raises(ValueError, match="jobs must be a positive integer"):
-        reproduce.run(notebooks_dir=nbs, figures_dir=figs, jobs=0)
-    assert reproduce.main(["--notebooks-dir", str(nbs), "--figures-dir", str(figs), "--jobs", "0"]) == 2
-
-
-def test_side_by_side_notebooks_share_one_dask_cluster(project, tmp_path, monkeypatch):
-    """Notebooks run side by side send their sweeps to the runner's local cluster; their cells stay as written."""
-    pytest.importorskip("distributed")
-    nbs, figs = project
-    second = nbs / "02_tiny_second.ipynb"
-    nb = json.loads(second.read_text())
-    nb["cells"].append({"cell_type": "code", "id": "dask-probe", "metadata": {}, "execution_count": None, "outputs": [],
-                        "source": (
-        "import os\n"
-        "from topogen.sweep import run_sweep\n"
-        "from topogen.synthetic import relative_cost\n"
-        "where = run_sweep(relative_cost, [dict(name='circle', steps_fraction=0.5)], cache=False)\n"
-        "scheduler = os.environ.get('TOPOGEN_DASK_SCHEDULER', '')\n"
-        "print('scheduler:', scheduler or 'none', 'cost:', where[0])\n"
-        "print('priority:', os.environ.get('TOPOGEN_DASK_PRIORITY', 'none'))\n"
-        "if scheduler:\n"
-        "    from distributed import Client\n"
-        "    with Client(scheduler) as client:\n"
-        "        trim = set(client.run(lambda: os.environ.get('MALLOC_TRIM_THRESHOLD_')).values())\n"
-        "        ran = client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.task_prefixes))\n"
-        "        held = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION)\n"
-        "    print('malloc trim:', trim, 'tasks ran there:', ran > 0, 'units held per worker thread:', held)\n")})
-    second.write_text(json.dumps(nb))
-    out = tmp_path / "out"
-    # as an earlier Dask nanny in this process leaves it (pytest runs other clusters first)
-    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
-    reproduce.run(notebooks_dir=nbs, figures_dir=figs, jobs=2)  # a full run: executed notebooks written in place
-    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # the runner's own environment is left as it was
-    text = second.read_text()
-    assert "scheduler: tcp://127.0.0.1:" in text and "tasks ran there: True" in text
-    assert "priority: -2" in text  # notebook 02's units wait behind notebook 01's
-    assert "TOPOGEN_DASK_PRIORITY" not in os.environ and "TOPOGEN_DASK_SCHEDULER" not in os.environ
-    assert "units held per worker thread: 1.0" in text  # the waiting ones stay on the scheduler, by priority
-    assert "malloc trim: {None}" in text  # the nanny's MALLOC_TRIM_THRESHOLD_ (slow torch allocations) is dropped
-    from topogen.synthetic import relative_cost
-
-    assert f"cost: {relative_cost('circle', 0.5)}" in text
-    for path in (second, nbs / "01_tiny.ipynb"):  # no parameters injected into what readers see
-        assert "injected-parameters" not in path.read_text()
-    reproduce.run(smoke=True, notebooks_dir=nbs, figures_dir=figs, output_dir=out, jobs=1)
-    assert "scheduler: none" in (out / "notebooks" / "02_tiny_second.ipynb").read_text()
-    assert "priority: none" in (out / "notebooks" / "02_tiny_second.ipynb").read_text()
-    # on an accelerator the notebooks run one at a time, without the cluster
-    lines = []
-    params = tmp_path / "gpu.yml"
-    params.write_text("02_tiny_second:\n  device: cuda\n")
-    reproduce.run(smoke=True, notebooks_dir=nbs, figures_dir=figs, output_dir=tmp_path / "gpu", jobs=2,
-                  smoke_parameters=params, log=lines.append)
-    assert not any("Dask" in line for line in lines)
-    first_done = next(i for i, line in enumerate(lines) if line.startswith("  01_tiny.ipynb: "))
-    assert lines.index("running 02_tiny_second.ipynb (smoke)") > first_done
-    assert "scheduler: none" in (tmp_path / "gpu" / "notebooks" / "02_tiny_second.ipynb").read_text()
-    # a scheduler given to every notebook (-p dask_scheduler ...): the runner starts no cluster of its own
-    lines.clear()
-    reproduce.run(smoke=True, notebooks_dir=nbs, figures_dir=figs, output_dir=tmp_path / "given", jobs=2,
-                  overrides={"dask_scheduler": "tcp://127.0.0.1:1"}, log=lines.append)
-    assert not any("Dask" in line for line in lines)
-
-
-def test_notebook_failed_survives_the_trip_between_processes():
-    import pickle
-
-    err = reproduce.NotebookFailed(Path("03_x.ipynb"), 4, "ValueError: bad")
-    back = pickle.loads(pickle.dumps(err))
-    assert isinstance(back, reproduce.NotebookFailed) and str(back) == str(err) and back.cell == 4
+    _write_notebook(nbs / "03_sleepy.ipynb", SLEEPY)
+    (figs / "03_sleepy_plot.png").write_bytes(b"committed")
+    committed = {p: p.read_bytes() for p in [*figs.iterdir(), *nbs.iterdir()]}
+    marker = tmp_path / "pids.json"
+    env = {**os.environ, "TOPOGEN_CACHE_DIR": str(tmp_path / "cache")}
+    args = [sys.executable, "-m", "topogen.reproduce", "03", "--notebooks-dir", str(nbs), "--figures-dir", str(figs)]
+    proc = subprocess.Popen([*args, "-p", "marker", str(marker)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(1200):  # the kernel has started its workers and is sleeping (or the run failed early)
+            if marker.is_file() or proc.poll() is not None:
+                break
+            time.sleep(0.25)
+        assert marker.is_file(), proc.communicate(timeout=60)
+        started = [psutil.Process(pid) for pid in json.loads(marker.read_text())]
+        assert len(started) >= 3  # the kernel and its two workers
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)  # a hang guard, not a time budget
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signum, err
+    assert "committed notebooks and figures were left untouched" in err
+    _, alive = psutil.wait_procs(started, timeout=30)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], "processes left running"
+    assert not list(tmp_path.glob(".reproduce-*"))
+    assert {p: p.read_bytes() for p in [*figs.iterdir(), *nbs.iterdir()]} == committed
+    # the next run finds what the interrupted one cached
+    done = subprocess.run([*args, "-p", "sleep", "0"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    text = (nbs / "03_sleepy.ipynb").read_text()
+    assert "cached entries before: 1" in text and "cached entries after: 1" in text

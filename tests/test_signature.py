@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy.spatial.distance import cdist
 
-from topogen import losses as L
+import topogen as L
 from topogen.persistence import vr_persistence
 from topogen.signature import loss_signature
 

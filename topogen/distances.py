@@ -161,6 +161,11 @@ def bottleneck_matching(p, q):
         else:
             lo = mid
     value = float(cand[hi])
+    return value, _realizing_pair(cost, pa, pb, value)
+
+
+def _realizing_pair(cost: np.ndarray, pa: np.ndarray, pb: np.ndarray, value: float) -> tuple:
+    """A pair of an optimal matching that costs ``value`` (see :func:`bottleneck_matching`)."""
     # Every optimal matching contains an element costing exactly `value` (else a
     # smaller candidate would be feasible). If only one element costs `value`, it
     # is the realizing pair; on ties, read one off an optimal matching.
@@ -170,10 +175,11 @@ def bottleneck_matching(p, q):
     hit_q = np.flatnonzero(np.abs(pb - value) <= tol)
     if len(hit_pq) + len(hit_p) + len(hit_q) == 1:
         if len(hit_pq):
-            return value, ("pq", int(hit_pq[0, 0]), int(hit_pq[0, 1]))
+            return ("pq", int(hit_pq[0, 0]), int(hit_pq[0, 1]))
         if len(hit_p):
-            return value, ("p", int(hit_p[0]), -1)
-        return value, ("q", -1, int(hit_q[0]))
+            return ("p", int(hit_p[0]), -1)
+        return ("q", -1, int(hit_q[0]))
+    n, m = cost.shape
     best = _perfect_matching(cost, pa, pb, value)
     rows = np.arange(n)
     cols = best[:n]
@@ -186,7 +192,7 @@ def bottleneck_matching(p, q):
         kind = ("pq", i, int(cols[i])) if real[i] else ("p", i, -1)
     else:
         kind = ("q", -1, int(np.argmax(q_cost)))
-    return value, kind
+    return kind
 
 
 def bottleneck_distance(dgm: torch.Tensor, true_dgm: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 __all__ = ["Persistence", "vr_persistence", "edge_lengths", "pair_lengths", "as_point_tensor", "pairwise_distances",
-           "MAX_DIM"]
+           "MAX_DIM", "prefetch_persistence"]
 
 #: Highest homology degree :func:`vr_persistence` computes.
 MAX_DIM = 2
@@ -300,3 +300,52 @@ def vr_persistence(points, max_dim: int = 1) -> Persistence:
     edges = torch.split(torch.from_numpy(np.concatenate(parts)).to(flat.device), [len(p) for p in parts])
     extra = {"birth_edges2": edges[3], "death_edges2": edges[4]} if max_dim == 2 else {}
     return Persistence(flat, max_dim, edges[0], edges[1], edges[2], tuple(n_inf), dist, **extra)
+
+
+def prefetch_persistence(batches, max_dim: int = 1, ahead: int = 2):
+    """Yield ``(batch, persistence)`` with upcoming batches' persistence computed in a background thread.
+
+    The persistence of a real batch does not depend on the model, so it need
+    not sit on the training step's critical path: while the caller trains on
+    batch t, a worker thread computes :func:`vr_persistence`
+    of batches t+1 .. t+``ahead`` (giotto-ph and torch's distance matrix run
+    outside the GIL). Results are identical to computing it in the loop.
+
+    Parameters
+    ----------
+    batches : iterable of torch.Tensor
+        ``(B, ...)`` batches (e.g. images, one point per image), consumed lazily.
+    max_dim : int
+        Highest homology degree (what the loss needs, e.g. ``TopologicalLoss.max_dim``).
+    ahead : int
+        Batches computed in advance (memory: ``ahead`` distance matrices).
+
+    Examples
+    --------
+    >>> for x, pers in prefetch_persistence(loader_batches, max_dim=topo.max_dim):  # doctest: +SKIP
+    ...     loss = topo(model(x).reshape(len(x), -1), None, true_persistence=pers)
+    """
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    if isinstance(ahead, bool) or not isinstance(ahead, int) or ahead < 1:
+        raise ValueError(f"ahead must be a positive integer, got {ahead!r}")
+    iterator = iter(batches)
+    pending = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="topogen-prefetch") as pool:
+
+        def submit() -> bool:
+            try:
+                x = next(iterator)
+            except StopIteration:
+                return False
+            pending.append((x, pool.submit(vr_persistence, x.reshape(len(x), -1), max_dim)))
+            return True
+
+        for _ in range(ahead):
+            if not submit():
+                break
+        while pending:
+            x, future = pending.popleft()
+            submit()
+            yield x, future.result()

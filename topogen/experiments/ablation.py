@@ -1,25 +1,25 @@
 """Ablation trials: what each regularizer does on the synthetic tasks and on the VAE.
 
 Each trial is a module-level, deterministic function of plain arguments, so
-:func:`topogen.sweep.run_sweep` can run it in parallel, cache it per
+:func:`topogen.reproduce.sweep.run_sweep` can run it in parallel, cache it per
 configuration, or send it to a Dask cluster.
 """
 
 from __future__ import annotations
 
-import copy
 import inspect
 
 import torch
 
-from .caching import fixed_threads
-from .losses import ALL_TERMS, PAPER_TERMS, TopologicalLoss, bottleneck_distance, wasserstein_distance
+from ..distances import bottleneck_distance, wasserstein_distance
+from ..losses import TopologicalLoss
+from ..reproduce.caching import fixed_threads
+from ..terms import ALL_TERMS, PAPER_TERMS
 
 __all__ = [
     "SINGLE_TERMS",
     "synthetic_configs",
     "synthetic_trial",
-    "fallback_trials",
     "without_defaults",
     "matched_weights",
     "vae_trial",
@@ -92,10 +92,9 @@ def synthetic_trial(
         distance over both degrees (``max`` of the two); ``steps_to_half``
         (first snapshot step at which that distance is at most half its start,
         NaN if never); ``ms_per_step``; ``final`` cloud; feature counts;
-        ``fallback`` (the rule run) and ``same_as`` (the rules that would have
-        run exactly the same steps, see :func:`fallback_trials`).
+        ``fallback`` (the rule run).
     """
-    from .synthetic import run_experiment
+    from .deformation import run_experiment
 
     _, hist, counts = run_experiment(task, seed=seed, steps_fraction=steps_fraction, weights=weights,
                                      fallback=fallback, snapshots=snapshots, loss_kwargs=loss_kwargs, threads=threads)
@@ -116,70 +115,12 @@ def synthetic_trial(
         "ms_per_step": 1e3 * hist.seconds / hist.steps_run,
         "fallback_steps": int(hist.fallback_steps.sum()),
         "fallback": fallback,
-        "same_as": hist.same_as,
         # features at the target's scale, counted as notebook 01 counts them
         "features_end": (counts["clusters_end"], counts["loops_end"]),
         "features_target": (counts["clusters_target"], counts["loops_target"]),
         "final": hist.clouds[-1],
         "target": hist.target,
     }
-
-
-def fallback_trials(units: list, *, n_jobs: int = 1, cache: bool = True, scheduler: str = "", cost=None) -> list:
-    """:func:`synthetic_trial` for each unit, each run once per set of fallback rules that move the cloud alike.
-
-    Units that differ only in their ``fallback`` rule often make the same
-    choice at every step (no term ever loses its gradient path, or the rules
-    agree whenever one does): such runs are one run, bit for bit. Per group
-    of units, the run of one rule (``"dominant"`` when the group has it, e.g.
-    a main sweep's cached run) comes first; it records the rules that chose
-    as it did at every step (``same_as``), and a unit with one of those rules
-    takes that run's result (its ``fallback`` set to the unit's rule) instead
-    of recomputing it. The other units then run as one sweep.
-
-    Parameters
-    ----------
-    units : list of dict
-        Keyword arguments of :func:`synthetic_trial`.
-    n_jobs, cache, scheduler
-        As :func:`topogen.sweep.run_sweep`.
-    cost : sequence of float, optional
-        Relative cost per unit (longest first), as :func:`~topogen.sweep.run_sweep`.
-
-    Returns
-    -------
-    list of dict
-        One result per unit, in order, each equal to running that unit alone.
-    """
-    from .sweep import run_sweep
-
-    default = inspect.signature(synthetic_trial).parameters["fallback"].default
-    groups: dict = {}
-    for i, unit in enumerate(units):
-        rest = {k: v for k, v in unit.items() if k != "fallback"}
-        groups.setdefault(repr(sorted(rest.items(), key=lambda kv: kv[0])), []).append(i)
-    rule = [unit.get("fallback", default) for unit in units]
-    firsts = [next((i for i in members if rule[i] == "dominant"), members[0]) for members in groups.values()]
-    cost = None if cost is None else list(cost)
-
-    def sweep(indices):
-        if not indices:
-            return []
-        return run_sweep(synthetic_trial, [units[i] for i in indices], n_jobs=n_jobs, cache=cache, scheduler=scheduler,
-                         cost=None if cost is None else [cost[i] for i in indices])
-
-    out = dict(zip(firsts, sweep(firsts), strict=True))
-    rest = []
-    for members, first in zip(groups.values(), firsts, strict=True):
-        for i in members:
-            if i in out:
-                continue
-            if rule[i] in out[first]["same_as"]:
-                out[i] = {**copy.deepcopy(out[first]), "fallback": rule[i]}
-            else:
-                rest.append(i)
-    out.update(zip(rest, sweep(rest), strict=True))
-    return [out[i] for i in range(len(units))]
 
 
 def matched_weights(term_values: dict, reference: float, combined: bool = False) -> dict:
@@ -217,7 +158,7 @@ def vae_trial(
         bit for bit; :func:`vae_trials` runs them one model at a time.
     cache_inputs : bool
         Take the input batches' persistence from the cache of
-        :func:`~topogen.training.input_persistence` (computed once per seed
+        :func:`~topogen.experiments.inputs.input_persistence` (computed once per seed
         and degree for all the units of a seed) instead of computing it in
         the loop; the results are the same.
 
@@ -228,8 +169,9 @@ def vae_trial(
         with the VAE under ``"vae"``; grids and latents are dropped.
     """
     from .data import load_dataset
+    from .inputs import input_degree, input_persistence
     from .metrics import Evaluator, load_classifier
-    from .training import TrainConfig, _input_degree, input_persistence, train_paired
+    from .training import TrainConfig, train_paired
 
     data = load_dataset("mnist", data_source, verbose=False)
     config = TrainConfig(steps=steps, eval_at=tuple(eval_at))
@@ -238,7 +180,7 @@ def vae_trial(
         evaluator = Evaluator(data, load_classifier(data, verbose=False), n_prior=n_prior, seed=0)
         edges = None
         if variants and cache_inputs:
-            edges = input_persistence(data, seed, config, _input_degree(specs))
+            edges = input_persistence(data, seed, config, input_degree(specs))
         logs = train_paired(data, seed, config, models=("vae",) if vae else (), variants=specs, evaluator=evaluator,
                             progress=False, input_edges=edges)
     keep = ("test_bce", "recon_accuracy", "prior_entropy", "prior_fid")
@@ -254,10 +196,10 @@ def vae_trial(
 
 
 def vae_trials(seeds, variants: dict, *, n_jobs: int = 1, cache: bool = True, scheduler: str = "", **kwargs) -> list:
-    """:func:`vae_trial` for every seed, as units of :func:`~topogen.sweep.run_sweep`.
+    """:func:`vae_trial` for every seed, as units of :func:`~topogen.reproduce.sweep.run_sweep`.
 
     Per seed, the VAE and the variants whose term has no gradient path at
-    the first step (:func:`~topogen.training.first_step_gradients`) are one
+    the first step (:func:`~topogen.experiments.training.first_step_gradients`) are one
     unit: they share the VAE's trajectory until their first step with a
     gradient. Each other variant is a unit of its own, so the work balances
     over ``n_jobs`` workers whatever the number of seeds; every model's
@@ -269,9 +211,9 @@ def vae_trials(seeds, variants: dict, *, n_jobs: int = 1, cache: bool = True, sc
     list of dict
         Per seed, what :func:`vae_trial` returns: ``{"vae": ..., variant: ...}``.
     """
+    from ..reproduce.sweep import run_sweep
     from .data import load_dataset
     from .metrics import load_classifier
-    from .sweep import run_sweep
     from .training import TrainConfig, first_step_gradients
 
     if "vae" in variants:

@@ -9,12 +9,10 @@
   Verleysen, 2009) and the RMSE of normalized pairwise distances;
 * :func:`evaluate_latents` and :func:`tsne_embeddings` — both measures, and
   t-SNE maps, for many latent sets at once, as parallel units of
-  :func:`topogen.sweep.run_sweep` (identical values wherever they run).
+  :func:`topogen.reproduce.sweep.run_sweep` (identical values wherever they run).
 """
 
 from __future__ import annotations
-
-import hashlib
 
 import numpy as np
 from scipy.spatial.distance import pdist, squareform
@@ -126,21 +124,6 @@ def _compute_geometry(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return d / (m if m > 0 else 1.0), neighbour_ranks(d)
 
 
-_GEOMETRY: dict = {}
-
-
-def _geometry(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_compute_geometry`, remembered for the last input array (keyed by its bytes), read-only."""
-    key = (points.shape, hashlib.sha256(points.tobytes()).hexdigest())
-    if key not in _GEOMETRY:
-        _GEOMETRY.clear()
-        normalized, ranks = _compute_geometry(points)
-        normalized.setflags(write=False)
-        ranks.setflags(write=False)
-        _GEOMETRY[key] = normalized, ranks
-    return _GEOMETRY[key]
-
-
 def topoae_metrics(inputs, latents, *, k: int = 10, sigmas=(0.01, 0.1, 1.0)) -> dict:
     """The latent-quality measures of Topological Autoencoders between inputs and their latents.
 
@@ -188,7 +171,7 @@ def topoae_metrics(inputs, latents, *, k: int = 10, sigmas=(0.01, 0.1, 1.0)) -> 
     sigmas = tuple(float(s) for s in sigmas)
     if not sigmas or any(not np.isfinite(s) or s <= 0 for s in sigmas):
         raise ValueError(f"sigmas must be positive, got {sigmas!r}")
-    nx, rx = _geometry(x)  # the inputs are usually the same test images for every model: computed once
+    nx, rx = _compute_geometry(x)
     nz, rz = _compute_geometry(z)
     out = {f"kl_{s:g}": _density_kl(nx, nz, s) for s in sigmas}
     out["trust"] = _trust(rx, rz, k)
@@ -201,9 +184,9 @@ def topoae_metrics(inputs, latents, *, k: int = 10, sigmas=(0.01, 0.1, 1.0)) -> 
     return out
 
 
-def _evaluate_unit(latents: list, labels, inputs, seed: int) -> list[dict]:
+def _evaluate_unit(latents, labels, inputs, seed: int) -> dict:
     """One unit of :func:`evaluate_latents` (module level, so that workers can import it)."""
-    return [{**latent_metrics(z, labels, inputs=inputs, seed=seed), **topoae_metrics(inputs, z)} for z in latents]
+    return {**latent_metrics(latents, labels, inputs=inputs, seed=seed), **topoae_metrics(inputs, latents)}
 
 
 def evaluate_latents(latents, labels, inputs, *, seed: int = 0, n_jobs: int = 1, scheduler: str = "") -> list[dict]:
@@ -218,24 +201,18 @@ def evaluate_latents(latents, labels, inputs, *, seed: int = 0, n_jobs: int = 1,
     seed : int
         Seeds the cross-validation folds of :func:`latent_metrics`.
     n_jobs, scheduler
-        Workers of :func:`topogen.sweep.run_sweep` (a few latent sets per
-        unit, so that the inputs' geometry is computed once per worker, not
-        per set) or a Dask scheduler's address.
+        Workers of :func:`topogen.reproduce.sweep.run_sweep` (one latent set
+        per unit) or a Dask scheduler's address.
 
     Returns
     -------
     list of dict
         Per latent set, the keys of both functions (they do not overlap).
     """
-    from .sweep import run_sweep
+    from ..reproduce.sweep import run_sweep
 
-    latents = list(latents)
-    if not latents:
-        return []
-    chunks = np.array_split(np.arange(len(latents)), min(len(latents), 4 * max(1, n_jobs)))
-    units = [dict(latents=[latents[i] for i in chunk], labels=labels, inputs=inputs, seed=seed) for chunk in chunks]
-    parts = run_sweep(_evaluate_unit, units, n_jobs=n_jobs, cache=False, scheduler=scheduler)
-    return [metrics for part in parts for metrics in part]
+    units = [dict(latents=z, labels=labels, inputs=inputs, seed=seed) for z in latents]
+    return run_sweep(_evaluate_unit, units, n_jobs=n_jobs, cache=False, scheduler=scheduler)
 
 
 def _pca_init(x: np.ndarray, seed: int) -> np.ndarray:
@@ -275,7 +252,7 @@ def tsne_embeddings(latents, *, perplexity: float = 30.0, seed: int = 0, n_jobs:
     (see ``_tsne``), the same maps in this process, in joblib workers and on
     a Dask cluster.
     """
-    from .sweep import run_sweep
+    from ..reproduce.sweep import run_sweep
 
     units = [dict(latents=z, perplexity=float(perplexity), seed=int(seed)) for z in latents]
     return run_sweep(_tsne, units, n_jobs=n_jobs, cache=False, scheduler=scheduler)

@@ -4,7 +4,7 @@ A cache key must change whenever anything the cached value depends on
 changes, the code included: :func:`code_fingerprint` hashes the source of a
 ``topogen`` module and of every ``topogen`` module it imports, transitively,
 so editing ``losses.py`` invalidates cached training runs while editing a
-notebook's markdown (or an unrelated module such as ``plotting.py``) does not.
+notebook's markdown (or an unrelated module such as ``experiments/plots.py``) does not.
 
 :func:`load` reads a cached file with ``torch.load(..., weights_only=True)``
 and treats a truncated or unreadable file as missing (with a warning): the
@@ -26,50 +26,62 @@ import torch
 
 __all__ = ["code_fingerprint", "module_dependencies", "load", "save", "fixed_threads"]
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the topogen package
+
+#: The machinery (this package: sweeps, caches, paths, the runner) schedules, stores and locates computations
+#: without changing their results, so its source is not part of any key.
+INFRASTRUCTURE = "reproduce"
 
 
-def _imports(path: Path) -> set[str]:
-    """Names of the topogen modules a source file imports (relative or absolute)."""
-    tree = ast.parse(path.read_text())
+def _source(name: str) -> Path | None:
+    """The file of topogen module ``name`` (dotted, relative to topogen: ``experiments.training``), or None."""
+    base = PACKAGE_DIR.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imports(name: str) -> set[str]:
+    """The topogen modules (dotted names relative to topogen) that module ``name`` imports."""
+    path = _source(name)
+    is_package = path.name == "__init__.py"
+    package = name.split(".") if is_package else name.split(".")[:-1]
     found = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module:  # from .losses import x
-                found.add(node.module.split(".")[0])
-            elif node.level == 1:  # from . import losses
-                found.update(alias.name for alias in node.names)
-            elif node.level == 0 and node.module and node.module.split(".")[0] == "topogen":
-                parts = node.module.split(".")
-                found.update([parts[1]] if len(parts) > 1 else [alias.name for alias in node.names])
+            if node.level:  # relative: from .losses import x, from ..reproduce import sweep, from . import data
+                up = package[: len(package) - (node.level - 1)] if node.level > 1 else package
+                parts = [*up, *(node.module.split(".") if node.module else [])]
+            elif node.module and node.module.split(".")[0] == "topogen":
+                parts = node.module.split(".")[1:]
+            else:
+                continue
+            if parts:
+                found.add(".".join(parts))
+            found.update(".".join([*parts, alias.name]) for alias in node.names)
         elif isinstance(node, ast.Import):
-            for alias in node.names:
-                parts = alias.name.split(".")
-                if parts[0] == "topogen" and len(parts) > 1:
-                    found.add(parts[1])
-    return {name for name in found if (PACKAGE_DIR / f"{name}.py").is_file()}
-
-
-#: Modules that schedule, store or locate computations without changing their results: not part of a key.
-INFRASTRUCTURE = frozenset({"caching", "paths", "sweep"})
+            found.update(".".join(alias.name.split(".")[1:]) for alias in node.names
+                         if alias.name.split(".")[0] == "topogen")
+    return {m for m in found if m and _source(m) is not None}
 
 
 def module_dependencies(module: str) -> list[str]:
-    """``module`` and every topogen module it imports, transitively (sorted names).
+    """``module`` and every topogen module it imports, transitively (sorted dotted names).
 
-    :data:`INFRASTRUCTURE` modules (caching, paths, the sweep engine) are left
-    out: editing how results are scheduled or stored does not change them.
+    Modules of the machinery (:data:`INFRASTRUCTURE`: caching, paths, the sweep
+    engine, the runner) are left out: editing how results are scheduled or
+    stored does not change them.
     """
     seen, todo = set(), [module]
     while todo:
         name = todo.pop()
         if name in seen:
             continue
-        path = PACKAGE_DIR / f"{name}.py"
-        if not path.is_file():
+        if _source(name) is None:
             raise ValueError(f"topogen has no module {name!r}")
         seen.add(name)
-        todo.extend(_imports(path) - seen - INFRASTRUCTURE)
+        todo.extend(m for m in _imports(name) - seen if m.split(".")[0] != INFRASTRUCTURE)
     return sorted(seen)
 
 
@@ -78,14 +90,14 @@ def _fingerprint(modules: tuple, stamps: tuple) -> str:
     h = hashlib.sha256()
     for name in modules:
         h.update(name.encode())
-        h.update((PACKAGE_DIR / f"{name}.py").read_bytes())
+        h.update(_source(name).read_bytes())
     return h.hexdigest()[:16]
 
 
 def code_fingerprint(*modules: str) -> str:
-    """A short hash of the source of ``modules`` and everything they import from topogen."""
+    """A short hash of the source of ``modules`` (``"losses"``, ``"experiments.training"``) and their imports."""
     names = sorted({dep for m in modules for dep in module_dependencies(m)})
-    stamps = tuple(os.stat(PACKAGE_DIR / f"{n}.py").st_mtime_ns for n in names)  # re-read on edit
+    stamps = tuple(os.stat(_source(n)).st_mtime_ns for n in names)  # re-read on edit
     return _fingerprint(tuple(names), stamps)
 
 

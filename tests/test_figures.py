@@ -1,4 +1,4 @@
-"""savefig / save_gif write deterministic, metadata-free files where they are told."""
+"""Figure files (savefig, save_rendered) are deterministic and metadata-free; drawings render alike anywhere."""
 
 import matplotlib
 
@@ -8,9 +8,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from topogen import plotting  # noqa: E402
+from topogen.experiments import plots as plotting  # noqa: E402
+from topogen.experiments.clouds import circle  # noqa: E402
 from topogen.persistence import vr_persistence  # noqa: E402
-from topogen.synthetic import circle  # noqa: E402
+from topogen.reproduce import figures  # noqa: E402
 
 
 def _figure():
@@ -21,8 +22,8 @@ def _figure():
 
 
 def test_savefig_is_byte_identical_and_stripped(tmp_path):
-    a = plotting.savefig(_figure(), "01_test", figures_dir=tmp_path / "a")
-    b = plotting.savefig(_figure(), "01_test.png", figures_dir=tmp_path / "b")
+    a = figures.savefig(_figure(), "01_test", figures_dir=tmp_path / "a")
+    b = figures.savefig(_figure(), "01_test.png", figures_dir=tmp_path / "b")
     assert a.name == b.name == "01_test.png"
     assert a.read_bytes() == b.read_bytes()
     info = Image.open(a).info
@@ -32,23 +33,27 @@ def test_savefig_is_byte_identical_and_stripped(tmp_path):
 
 def test_savefig_honours_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("TOPOGEN_FIGURES_DIR", str(tmp_path / "env"))
-    path = plotting.savefig(_figure(), "02_env")
+    path = figures.savefig(_figure(), "02_env")
     assert path.parent == tmp_path / "env"
 
 
 def test_bad_figure_names(tmp_path):
     for name in ["", "../escape", "a/b"]:
         with pytest.raises(ValueError, match="plain file name"):
-            plotting.savefig(_figure(), name, figures_dir=tmp_path)
+            figures.savefig(_figure(), name, figures_dir=tmp_path)
 
 
 def test_gif_animation_is_deterministic(tmp_path):
     clouds = [circle(12).numpy() * s for s in (1.0, 1.5, 2.0)]
-    a = plotting.animate_clouds(clouds, [0, 5, 10], "01_anim", figures_dir=tmp_path / "a", target=circle(12))
-    b = plotting.animate_clouds(clouds, [0, 5, 10], "01_anim", figures_dir=tmp_path / "b", target=circle(12))
+    a = figures.save_rendered(plotting.animation_gif(clouds, [0, 5, 10], target=circle(12)), "01_anim.gif",
+                              figures_dir=tmp_path / "a")
+    b = figures.save_rendered(plotting.animation_gif(clouds, [0, 5, 10], target=circle(12)), "01_anim.gif",
+                              figures_dir=tmp_path / "b")
     assert a.read_bytes() == b.read_bytes()
     gif = Image.open(a)
     assert gif.format == "GIF" and gif.n_frames == 3
+    with pytest.raises(ValueError, match="at least one frame"):
+        figures.gif_bytes([], 80, 10, 128)
 
 
 def test_mean_ci_band_widths():
@@ -62,20 +67,19 @@ def test_mean_ci_band_widths():
 
 
 def test_animations_rendered_in_workers_are_the_same_bytes(tmp_path):
-    from topogen.sweep import run_sweep
-    from topogen.synthetic import sphere
+    from topogen.experiments.clouds import sphere
+    from topogen.reproduce.sweep import run_sweep
 
     flat = [circle(12).numpy() * s for s in (1.0, 1.5, 2.0)]
     solid = [sphere(20).numpy() * s for s in (1.0, 1.2)]
     units = [dict(clouds=flat, steps=[0, 5, 10], target=circle(12).numpy(), title="flat"),
              dict(clouds=solid, steps=[0, 7], title="solid")]
-    here = [plotting.animate_clouds(u["clouds"], u["steps"], f"anim{i}", figures_dir=tmp_path, target=u.get("target"),
-                                    title=u["title"]).read_bytes() for i, u in enumerate(units)]
-    rendered = run_sweep(plotting.animation_gif, units, n_jobs=2, cache=False, cost=[1.0, 3.0])
+    here = [plotting.animation_gif(u["clouds"], u["steps"], target=u.get("target"), title=u["title"]) for u in units]
+    rendered = run_sweep(plotting.animation_gif, units, n_jobs=2, cache=False)
     assert rendered == here
-    path = plotting.save_rendered(rendered[1], "anim1_copy.gif", figures_dir=tmp_path)
+    path = figures.save_rendered(rendered[1], "anim1.gif", figures_dir=tmp_path)
     assert path.read_bytes() == here[1] and Image.open(path).n_frames == 2
     bad = ((rendered[0], "no_suffix"), (rendered[0], "x.jpg"), ("text", "x.gif"), (rendered[0], "../x.gif"))
     for data, name in bad:
         with pytest.raises(ValueError):
-            plotting.save_rendered(data, name, figures_dir=tmp_path)
+            figures.save_rendered(data, name, figures_dir=tmp_path)

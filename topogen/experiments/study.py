@@ -4,7 +4,7 @@ Notebooks 03, 04 and 05 each train paired VAE / TopoVAE models over seeds and
 evaluate them the same way. :func:`mnist_study` validates their common
 parameters (each bad value raises ``ValueError`` naming the parameter), loads
 the data and the cached evaluation classifier, and returns a :class:`Study`
-whose :meth:`Study.train` and :meth:`Study.train_many` run seeds through :func:`topogen.training.train_many`
+whose :meth:`Study.train` runs seeds through :func:`topogen.experiments.runs.train_seeds`
 (local processes or a Dask cluster). A notebook then reads as narrative,
 parameters and calls::
 
@@ -17,11 +17,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from . import params
+from ..reproduce import params
 from .data import DATASETS, SOURCES, SPLITS, ImageData, load_dataset
 from .metrics import Evaluator, load_classifier
 from .models import Classifier
-from .training import NOISE, PAPER_WEIGHTS, TrainConfig, train_many
+from .runs import train_seeds
+from .training import NOISE, PAPER_WEIGHTS, TrainConfig
 
 __all__ = ["Study", "mnist_study"]
 
@@ -49,26 +50,12 @@ class Study:
     def train(self, models, *, config: TrainConfig | None = None, variants: dict | None = None, seeds=None):
         """Paired runs of ``models`` (and ``variants``) for every seed: ``(runs, cached)``.
 
-        See :func:`topogen.training.train_seeds`; ``config`` defaults to the
-        study's and ``seeds`` to its seeds.
+        See :func:`topogen.experiments.runs.train_seeds`; ``config`` defaults
+        to the study's and ``seeds`` to its seeds.
         """
-        return self.train_many(dict(models=models, config=config, variants=variants, seeds=seeds))[0]
-
-    def train_many(self, *jobs: dict) -> list[tuple[list, list]]:
-        """Several :meth:`train` calls as one sweep: ``[(runs, cached), ...]``, one pair per job.
-
-        Each job is a dict of :meth:`train`'s arguments (``models`` and
-        optionally ``config``, ``variants``, ``seeds``); see
-        :func:`topogen.training.train_many`.
-        """
-        full = []
-        for j, job in enumerate(jobs):
-            if not isinstance(job, dict) or "models" not in job or set(job) - {"models", "config", "variants", "seeds"}:
-                raise ValueError(f"job {j} must be a dict of models and optionally config, variants, seeds")
-            full.append(dict(models=tuple(job["models"]), config=job.get("config") or self.config,
-                             variants=job.get("variants"), seeds=list(job.get("seeds") or self.seeds)))
-        return train_many(self.data, full, evaluator=self.evaluator, cache=self.use_cache, n_jobs=self.n_jobs,
-                          scheduler=self.scheduler)
+        return train_seeds(self.data, list(seeds or self.seeds), config or self.config, tuple(models),
+                           variants=variants, evaluator=self.evaluator, cache=self.use_cache, n_jobs=self.n_jobs,
+                           scheduler=self.scheduler)
 
 
 def _check_eval_steps(eval_steps, steps: int) -> tuple:
@@ -91,14 +78,14 @@ def mnist_study(*, seed: int = 0, n_seeds: int = 5, steps: int = 300, eval_steps
     seed, n_seeds : int
         The seeds are ``seed, ..., seed + n_seeds - 1``.
     steps, eval_steps, batch_size, lr, weights, device, latent_dim, noise
-        Training settings (:class:`~topogen.training.TrainConfig`); evaluated
+        Training settings (:class:`~topogen.experiments.training.TrainConfig`); evaluated
         at ``eval_steps`` (each in ``(0, steps)``) and at the end.
     dataset, data_source, split
-        Passed to :func:`~topogen.data.load_dataset` (default: the bundled
+        Passed to :func:`~topogen.experiments.data.load_dataset` (default: the bundled
         digits, the same everywhere, no network).
     n_prior, topo_batches
         Prior samples and topological-fidelity batches of the
-        :class:`~topogen.metrics.Evaluator`.
+        :class:`~topogen.experiments.metrics.Evaluator`.
     n_jobs : int
         Seeds trained in parallel processes; 0: one per core. 1 on an accelerator.
     dask_scheduler : str

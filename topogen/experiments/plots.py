@@ -1,33 +1,24 @@
-"""Plots for the notebooks: diagrams, clouds, GIF animations, image grids, one ``savefig``.
+"""Drawing for the notebooks: diagrams, clouds, animations, image grids, forest plots.
 
-Every figure is written through :func:`savefig` (PNG) or :func:`save_gif`:
-into the figures folder (overridable), atomically, with no metadata that
-changes between runs, so two runs write identical bytes.
+These functions draw and return figures (or GIF bytes); writing them is
+:mod:`topogen.reproduce.figures`' job.
 """
 
 from __future__ import annotations
 
-import io
-import os
-import tempfile
 import textwrap
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .paths import figures_dir as _figures_dir
+from ..reproduce.figures import gif_bytes, png_image
 
 __all__ = [
-    "savefig",
-    "save_gif",
     "plot_diagram",
     "plot_cloud",
     "plot_cloud3d",
-    "animate_clouds",
     "animation_gif",
-    "save_rendered",
     "image_grid",
     "image_grid_panels",
     "mean_ci_band",
@@ -39,102 +30,6 @@ __all__ = [
 
 #: One color per homology degree, used by every diagram plot.
 DEGREE_COLORS = {0: "#1f77b4", 1: "#d62728", 2: "#2ca02c"}
-DPI = 100
-
-
-def _target(name: str, suffix: str, figures_dir) -> Path:
-    if not name or Path(name).name != name:
-        raise ValueError(f"figure name must be a plain file name, got {name!r}")
-    name = name if name.endswith(suffix) else name + suffix
-    return _figures_dir(figures_dir) / name
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def savefig(fig, name: str, *, figures_dir=None, dpi: int = DPI) -> Path:
-    """Write ``fig`` as ``<figures>/<name>.png`` with stripped metadata; returns the path.
-
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-    name : str
-        File name, conventionally prefixed by the notebook's number
-        (``"01_deformation_three_clusters"``); ``.png`` is added if missing.
-    figures_dir : str or Path, optional
-        Overrides the folder (a notebook's ``figures_dir`` parameter);
-        default ``$TOPOGEN_FIGURES_DIR`` or the repository's ``figures/``.
-    dpi : int
-        Fixed resolution (100).
-    """
-    path = _target(name, ".png", figures_dir)
-    _atomic_write(path, _png_bytes(fig, dpi))
-    return path
-
-
-def _png_bytes(fig, dpi: int) -> bytes:
-    """The figure as PNG without the metadata that changes between runs."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-    return buf.getvalue()
-
-
-def _fig_to_image(fig, dpi: int):
-    from PIL import Image
-
-    return Image.open(io.BytesIO(_png_bytes(fig, dpi))).convert("RGB")
-
-
-def save_gif(frames, name: str, *, figures_dir=None, duration_ms: int = 80, final_hold: int = 10,
-             colors: int = 128) -> Path:
-    """Write PIL images ``frames`` as an endlessly looping GIF; returns the path.
-
-    The last frame is held ``final_hold`` times longer so a viewer sees the result.
-    One palette of ``colors`` entries (from the last frame) serves every frame.
-    """
-    path = _target(name, ".gif", figures_dir)  # a bad name fails before any work
-    _atomic_write(path, _gif_bytes(frames, duration_ms, final_hold, colors))
-    return path
-
-
-def save_rendered(data: bytes, name: str, *, figures_dir=None) -> Path:
-    """Write an already rendered figure (``.png`` or ``.gif`` bytes, e.g. from :func:`animation_gif`).
-
-    ``name`` must end in the format's suffix; the figures folder is chosen as
-    for :func:`savefig`. Returns the path.
-    """
-    suffix = Path(name).suffix
-    if suffix not in (".png", ".gif") or not isinstance(data, bytes):
-        raise ValueError(f"save_rendered writes .png or .gif bytes, got {name!r} and {type(data).__name__}")
-    path = _target(name, suffix, figures_dir)
-    _atomic_write(path, data)
-    return path
-
-
-def _gif_bytes(frames, duration_ms: int, final_hold: int, colors: int) -> bytes:
-    from PIL import Image
-
-    frames = list(frames)
-    if not frames:
-        raise ValueError("save_gif needs at least one frame")
-    # One shared palette keeps colors stable and the bytes deterministic.
-    palette = frames[-1].quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
-    quantized = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
-    durations = [duration_ms] * (len(frames) - 1) + [duration_ms * final_hold]
-    buf = io.BytesIO()
-    quantized[0].save(
-        buf, format="GIF", save_all=True, append_images=quantized[1:], duration=durations, loop=0, optimize=False
-    )
-    return buf.getvalue()
 
 
 def _np(x):
@@ -154,7 +49,7 @@ def plot_diagram(persistence_or_diagrams, ax=None, *, title: str | None = None, 
     limit : float, optional
         Axis limit (default: a little above the largest finite death).
     """
-    from .persistence import Persistence
+    from ..persistence import Persistence
 
     if isinstance(persistence_or_diagrams, Persistence):
         pers = persistence_or_diagrams
@@ -234,51 +129,22 @@ def _square_limits(*clouds, pad: float = 0.08):
     return tuple((c - half, c + half) for c in center)
 
 
-def animate_clouds(clouds, steps, name: str, *, target=None, figures_dir=None, title: str = "",
-                   duration_ms: int = 70, size: float = 4.4, dpi: int = 100, turns: float = 1.0) -> Path:
-    """GIF of a deforming cloud with axes and a step counter; a 3-D cloud rotates slowly.
-
-    Parameters
-    ----------
-    clouds : sequence of (N, 2) or (N, 3) arrays
-        Snapshots of the cloud.
-    steps : sequence of int
-        Optimisation step of each snapshot (shown in every frame).
-    name : str
-        File name (``.gif`` added), in the folder chosen as for :func:`savefig`.
-    target : array, optional
-        Drawn in grey behind the cloud (2-D only; a 3-D target would hide the cloud).
-    size, dpi : float, int
-        Frame size in inches and resolution: the default 440 px stays sharp at a
-        README's display width.
-    turns : float
-        Full rotations of a 3-D view over the animation.
-
-    See Also
-    --------
-    animation_gif : the same GIF as bytes (to render in a worker process and write here).
-    """
-    path = _target(name, ".gif", figures_dir)  # a bad name fails before any work
-    _atomic_write(path, animation_gif(clouds, steps, target=target, title=title, duration_ms=duration_ms, size=size,
-                                      dpi=dpi, turns=turns))
-    return path
-
-
 def animation_gif(clouds, steps, *, target=None, title: str = "", duration_ms: int = 70, size: float = 4.4,
                   dpi: int = 100, turns: float = 1.0) -> bytes:
-    """The GIF of :func:`animate_clouds` as bytes, written nowhere.
+    """GIF bytes of a deforming cloud with axes and a step counter; a 3-D cloud rotates slowly.
 
     A module-level function of plain arguments, so that the animations of a
     notebook can be rendered side by side as units of
-    :func:`topogen.sweep.run_sweep` (also on a remote cluster, whose workers
-    cannot write into this machine's figures folder) and written with
-    :func:`save_rendered`. The bytes do not depend on the process that renders them.
+    :func:`topogen.reproduce.sweep.run_sweep` (also on a remote cluster, whose
+    workers cannot write into this machine's figures folder) and written with
+    :func:`topogen.reproduce.figures.save_rendered`. The bytes do not depend on
+    the process that renders them.
     """
     if len(clouds) != len(steps) or not len(clouds):
         raise ValueError("clouds and steps must be non-empty and of equal length")
     dim = _np(clouds[0]).reshape(len(clouds[0]), -1).shape[1]
     if dim not in (2, 3):
-        raise ValueError(f"animate_clouds draws 2-D or 3-D clouds, got {dim}-D")
+        raise ValueError(f"animation_gif draws 2-D or 3-D clouds, got {dim}-D")
     extra = [target] if target is not None and dim == 2 else []
     lims = _square_limits(*clouds, *extra)
     frames = []
@@ -297,10 +163,10 @@ def animation_gif(clouds, steps, *, target=None, title: str = "", duration_ms: i
             ax.tick_params(labelsize=7)
         ax.set_title(f"{title}\nstep {step:>6,}", fontsize=10, family="monospace")
         fig.tight_layout()
-        frames.append(_fig_to_image(fig, dpi))
+        frames.append(png_image(fig, dpi))
     plt.close(fig)
     # a rotating 3-D view redraws every pixel of every frame: fewer colors keep the file small
-    return _gif_bytes(frames, duration_ms, 10, colors=128 if dim == 2 else 32)
+    return gif_bytes(frames, duration_ms, 10, colors=128 if dim == 2 else 32)
 
 
 def _image_rows(axes, rows: dict, n: int, fontsize: float) -> None:
@@ -340,7 +206,7 @@ def image_grid_panels(panels: dict, n: int = 10, ax_width: float = 0.62):
 
 def mean_ci_band(ax, x, values, label: str, color=None, confidence: float = 0.95):
     """Plot the mean over rows of ``values`` (seeds x steps) with a t-based CI band."""
-    from .metrics import mean_ci
+    from .stats import mean_ci
 
     values = np.asarray(values, dtype=float)
     mean, half = np.array([mean_ci(col, confidence) for col in values.T]).T
@@ -354,7 +220,7 @@ def deformation_figure(history, title: str = "", caption: str = ""):
 
     Parameters
     ----------
-    history : topogen.synthetic.DeformationHistory
+    history : topogen.experiments.deformation.DeformationHistory
     title : str
     caption : str
         Printed under the figure (data, seeds, settings).
@@ -401,7 +267,7 @@ def forest_plot(table, metrics: dict, reference: str = "vae", fig=None):
     Parameters
     ----------
     table : pandas.DataFrame
-        From :func:`topogen.metrics.evaluation_table`.
+        From :func:`topogen.experiments.stats.evaluation_table`.
     metrics : dict
         ``{metric: (label, larger_is_better)}``.
     fig : matplotlib Figure or SubFigure, optional

@@ -8,16 +8,10 @@ only computes what changed. With ``backend="dask"`` the same calls go to a
 ``dask.distributed`` cluster through joblib's Dask backend (the optional
 ``distributed`` extra; a ``Client`` must be active).
 
-Units of unequal cost (a 3-D deformation beside short 2-D ones) finish
-soonest when the longest start first: ``cost`` gives each configuration a
-relative cost and the units are handed to the workers in decreasing order
-(the longest-processing-time-first rule), the results still in the order of
-``configs``.
-
 ``fn`` must be importable (a module-level function) and deterministic given
-its arguments; the trial functions of :mod:`topogen.ablation` are. Cached
+its arguments; the trial functions of :mod:`topogen.experiments.ablation` are. Cached
 results are keyed by the arguments *and* by the source of ``fn``'s module and
-of every ``topogen`` module it imports (:func:`topogen.caching.code_fingerprint`),
+of every ``topogen`` module it imports (:func:`~topogen.reproduce.caching.code_fingerprint`),
 so editing the code recomputes them.
 
 :func:`cluster` connects a block to an existing Dask scheduler by address,
@@ -32,13 +26,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
-import math
-import numbers
-import os
 import warnings
 from collections.abc import Callable, Sequence
 
-from .paths import PRIORITY_ENV, SCHEDULER_ENV, cache_dir
+from .paths import cache_dir
 
 __all__ = ["run_sweep", "clear_cache", "shutdown", "cluster"]
 
@@ -59,7 +50,6 @@ def run_sweep(
     backend: str = "loky",
     cache: bool = True,
     scheduler: str = "",
-    cost: Sequence[float] | Callable[[dict], float] | None = None,
 ) -> list:
     """``[fn(**c) for c in configs]``, in parallel and cached.
 
@@ -78,15 +68,8 @@ def run_sweep(
         Cache each result on disk by configuration (and the code, see above).
     scheduler : str
         Address of a running Dask scheduler (``tcp://HOST:8786``): the calls
-        go to that cluster (``backend`` is then ``"dask"``). Empty, with the
-        default backend: the address in ``$TOPOGEN_DASK_SCHEDULER`` if set
-        (the runner sets it for notebooks run side by side, so that they
-        share one pool of workers), else local.
-    cost : sequence of float or callable, optional
-        Relative cost of each configuration (a number per configuration, or
-        ``cost(config)``): units start most expensive first, so that a long
-        one does not start last and leave the other workers idle. Only the
-        order of execution changes, never a result or the order of results.
+        go to that cluster (``backend`` is then ``"dask"``). Empty: ``backend``
+        decides, locally.
 
     Returns
     -------
@@ -96,43 +79,44 @@ def run_sweep(
     Raises
     ------
     ValueError
-        Unknown backend, non-positive ``n_jobs``, a configuration that is not a mapping or that
-        ``fn`` cannot take (unknown or missing arguments), or costs that are not one finite
-        non-negative number per configuration.
+        Unknown backend, non-positive ``n_jobs``, or a configuration that is not a mapping or that
+        ``fn`` cannot take (unknown or missing arguments).
     """
     from joblib import delayed
 
-    if not scheduler and backend == "loky":  # the default backend: a shared cluster, if the runner set one
-        scheduler = os.environ.get(SCHEDULER_ENV, "")
     if scheduler:
         with cluster(scheduler):
-            return run_sweep(fn, configs, n_jobs=n_jobs, backend="dask", cache=cache, cost=cost)
+            return run_sweep(fn, configs, n_jobs=n_jobs, backend="dask", cache=cache)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
     configs = [_complete(fn, c, i) for i, c in enumerate(configs)]
-    order = _longest_first(cost, configs)
     if cache:
         from .caching import code_fingerprint
 
         target = f"{fn.__module__}:{fn.__qualname__}"
-        module = fn.__module__.split(".")
+        module = fn.__module__.split(".", 1)
         stamp = code_fingerprint(module[1]) if module[0] == "topogen" and len(module) == 2 else ""
         cached = _memory().cache(_call)
-        jobs = [delayed(cached)(target, stamp, configs[i]) for i in order]
+        jobs = [delayed(cached)(target, stamp, config) for config in configs]
     else:
-        # the arguments one by one (not in a dict): joblib's Dask backend then sends a large one (a data set shared by
-        # every unit) to the cluster once, not inside every task
-        jobs = [delayed(_alone)(fn, **configs[i]) for i in order]
-    results = [None] * len(configs)
-    for i, result in zip(order, _run(jobs, n_jobs, backend), strict=True):
-        results[i] = result
-    return results
+        jobs = [delayed(_alone)(fn, **config) for config in configs]
+    return _run(jobs, n_jobs, backend, _shared(configs) if not cache else [])
 
 
-def _run(jobs: list, n_jobs: int, backend: str) -> list:
-    """The results of joblib's delayed ``jobs``, in order, on ``backend``."""
+def _shared(configs: list) -> list:
+    """The arguments every configuration passes as the same object (a data set, an evaluator), other than scalars.
+
+    On a Dask cluster they are sent to the workers once, not inside every task.
+    """
+    first = configs[0] if configs else {}
+    return [v for k, v in first.items() if not isinstance(v, (str, bytes, int, float, bool, type(None)))
+            and all(k in c and c[k] is v for c in configs[1:])]
+
+
+def _run(jobs: list, n_jobs: int, backend: str, shared: list) -> list:
+    """The results of joblib's delayed ``jobs``, in order, on ``backend`` (``shared``: scattered once on Dask)."""
     from joblib import Parallel, parallel_config
 
     if backend == "sequential" or (n_jobs == 1 and backend != "dask"):
@@ -140,7 +124,7 @@ def _run(jobs: list, n_jobs: int, backend: str) -> list:
     if backend == "dask":
         import distributed  # noqa: F401  (the optional extra; fails clearly when missing)
 
-        with parallel_config(backend="dask", **_dask_priority()):
+        with parallel_config(backend="dask", scatter=shared or None):
             return Parallel()(jobs)
     with warnings.catch_warnings():
         # loky restarts a worker whose memory grew by 300 MB (a torch process loading data does) once it has
@@ -148,35 +132,6 @@ def _run(jobs: list, n_jobs: int, backend: str) -> list:
         # is silenced, so executed notebooks carry no noise.
         warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given", category=UserWarning)
         return Parallel(n_jobs=n_jobs, backend=backend)(jobs)
-
-
-def _dask_priority() -> dict:
-    """``{"priority": p}`` for the Dask tasks of a sweep, from ``$TOPOGEN_DASK_PRIORITY`` (set by the runner); ``{}``.
-
-    Dask runs waiting tasks of higher priority first: notebooks run side by side
-    on one cluster get minus their number, so the earliest notebook's waiting
-    units go first and a notebook started later fills the idle workers only.
-    """
-    value = os.environ.get(PRIORITY_ENV, "")
-    if not value:
-        return {}
-    try:
-        return {"priority": int(value)}
-    except ValueError:
-        raise ValueError(f"${PRIORITY_ENV} must be an integer (a Dask priority), got {value!r}") from None
-
-
-def _longest_first(cost, configs: list) -> list[int]:
-    """Indices of ``configs`` by decreasing ``cost`` (ties keep their order); ``range`` without costs."""
-    if cost is None:
-        return list(range(len(configs)))
-    values = [cost(c) for c in configs] if callable(cost) else list(cost)
-    if len(values) != len(configs):
-        raise ValueError(f"cost must give one number per configuration: {len(values)} for {len(configs)}")
-    for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0:
-            raise ValueError(f"cost of configuration {i} must be a finite number >= 0, got {v!r}")
-    return sorted(range(len(configs)), key=lambda i: -values[i])
 
 
 def _complete(fn: Callable, config, index: int) -> dict:

@@ -1,0 +1,10 @@
+"""The paper's experiments, built on the library: deformations of point clouds and the paired VAE study.
+
+* ``clouds``, ``deformation``: synthetic clouds and the deformation loop (notebooks 01, 02);
+* ``data``, ``models``: MNIST / FashionMNIST and the conv VAE with its evaluation classifier;
+* ``training``, ``inputs``, ``runs``: paired training (the science), the input batches' persistence, and the run
+  store that caches each model and splits seeds into units;
+* ``metrics``, ``stats``, ``latent``: per-model measures, paired statistics over seeds, latent organization;
+* ``ablation``, ``study``: notebook 02's trials, and the set-up notebooks 03-05 share;
+* ``plots``: drawing for the notebooks.
+"""

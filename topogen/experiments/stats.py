@@ -1,0 +1,121 @@
+"""Statistics over seeds: means with t-based 95% intervals, paired differences, comparisons with a null.
+
+Every comparison of the notebooks is paired: models of one seed share their
+initial weights, batches and (by default) noise, so differences are taken
+seed by seed before any interval is computed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["mean_ci", "paired_difference", "compare_to_null", "evaluation_table"]
+
+
+def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
+    """Mean and the half-width of its t-based confidence interval (0 for one value)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0:
+        raise ValueError("no values")
+    if v.size == 1:
+        return float(v[0]), 0.0
+    half = stats.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
+    return float(v.mean()), float(half)
+
+
+def paired_difference(a, b, confidence: float = 0.95) -> dict:
+    """Paired comparison of ``a - b`` over seeds: mean, CI half-width, paired t-test p-value.
+
+    With fewer than two pairs, or identical pairs, the p-value is NaN.
+    """
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"paired samples must have the same non-zero length, got {a.size} and {b.size}")
+    diff = a - b
+    mean, half = mean_ci(diff, confidence)
+    if a.size < 2 or np.allclose(diff, diff[0]):
+        p = float("nan")
+    else:
+        p = float(stats.ttest_rel(a, b).pvalue)
+    return {"diff": mean, "ci": half, "p": p, "n": int(a.size)}
+
+
+def compare_to_null(treated, null, confidence: float = 0.95) -> dict:
+    """Are paired differences of a treatment distributed differently from a placebo's?
+
+    ``treated[i]`` and ``null[i]`` are per-seed paired differences with the
+    same reference (e.g. TopoVAE − VAE and VAE′ − VAE, where VAE′ is a second
+    VAE that differs from the reference only as the treated model does, by its
+    noise). Reports both means with CIs and two tests:
+
+    * ``p_paired``: Wilcoxon signed-rank test of ``treated - null`` (the seeds
+      pair them), NaN when every such difference is 0;
+    * ``p_ks``: two-sample Kolmogorov–Smirnov test of the two sets (1.0 for
+      identical sets).
+
+    Returns
+    -------
+    dict
+        ``treated``, ``treated_ci``, ``null``, ``null_ci``, ``excess`` (mean of
+        ``treated - null``), ``excess_ci``, ``p_paired``, ``p_ks``,
+        ``identical`` (every seed's two differences are equal), ``n``.
+    """
+    t = np.asarray(treated, dtype=np.float64).ravel()
+    z = np.asarray(null, dtype=np.float64).ravel()
+    if t.shape != z.shape or t.size < 2:
+        raise ValueError(f"need two paired samples of the same length >= 2, got {t.size} and {z.size}")
+    if not (np.isfinite(t).all() and np.isfinite(z).all()):
+        raise ValueError("paired differences must be finite")
+    excess = t - z
+    identical = bool(np.all(excess == 0))
+    p_paired = float("nan") if identical else float(stats.wilcoxon(t, z).pvalue)
+    p_ks = 1.0 if identical else float(stats.ks_2samp(t, z).pvalue)
+    out = {"n": int(t.size), "identical": identical, "p_paired": p_paired, "p_ks": p_ks}
+    for key, values in (("treated", t), ("null", z), ("excess", excess)):
+        out[key], out[f"{key}_ci"] = mean_ci(values, confidence)
+    return out
+
+
+def evaluation_table(runs: list, models, reference: str = "vae", metrics=None, steps=None):
+    """Metrics over seeds as a long table: mean ± CI per model, paired difference vs ``reference``.
+
+    Parameters
+    ----------
+    runs : list of dict
+        One ``{model: RunLog}`` per seed (paired runs).
+    models : sequence of str
+    reference : str
+        The model the others are compared with, seed by seed.
+    metrics : sequence of str, optional
+        Default: every key of :data:`~topogen.experiments.metrics.METRICS`.
+    steps : sequence of int, optional
+        Evaluation steps to include (default: all).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: step, metric, model, mean, ci, diff, diff_ci, p, n.
+    """
+    import pandas as pd
+
+    from .metrics import METRICS
+
+    metrics = list(metrics or METRICS)
+    steps = sorted(steps or runs[0][reference].evaluations)
+    rows = []
+    for step in steps:
+        for metric in metrics:
+            ref = [r[reference].evaluations[step][metric] for r in runs]
+            for model in models:
+                vals = [r[model].evaluations[step][metric] for r in runs]
+                mean, ci = mean_ci(vals)
+                row = {"step": step, "metric": metric, "model": model, "mean": mean, "ci": ci, "n": len(vals)}
+                if model != reference:
+                    pd_ = paired_difference(vals, ref)
+                    row.update(diff=pd_["diff"], diff_ci=pd_["ci"], p=pd_["p"])
+                rows.append(row)
+    return pd.DataFrame(rows)

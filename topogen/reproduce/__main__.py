@@ -1,0 +1,7 @@
+"""``python -m topogen.reproduce``: run the numbered notebooks (see :mod:`topogen.reproduce.runner`)."""
+
+import sys
+
+from .runner import main
+
+sys.exit(main())
