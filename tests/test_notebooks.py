@@ -87,19 +87,6 @@ def test_invalid_parameter_stops_in_the_validation_cell(tmp_path):
     assert "cell 3" in str(err.value)
 
 
-@pytest.mark.notebooks
-@pytest.mark.parametrize("number", ["01", "03"])
-def test_rerun_gives_identical_figures(number, smoke, tmp_path):
-    """Two runs on the same machine write byte-identical figures (PNG and GIF)."""
-    path = next(p for p in NOTEBOOKS if p.name.startswith(number))
-    first_dir, figures = smoke[path.stem]
-    reproduce.run([path.stem], smoke=True, output_dir=tmp_path)
-    for name in figures:
-        a = (first_dir / "figures" / path.stem / name).read_bytes()
-        b = (tmp_path / "figures" / path.stem / name).read_bytes()
-        assert a == b, f"{name} differs between two runs"
-
-
 def test_no_orphan_figures():
     """Every committed figure belongs to a numbered notebook that names it."""
     prefixes = {p.name[:3]: p for p in NOTEBOOKS}
@@ -197,7 +184,9 @@ def test_notebook_03_on_a_dask_cluster_equals_the_local_run(smoke, tmp_path):
         reproduce.run([stem], smoke=True, output_dir=tmp_path / "out", smoke_parameters=params)
     text = (tmp_path / "out" / "notebooks" / f"{stem}.ipynb").read_text()
     assert cluster.scheduler_address in text  # the address was injected
-    for name in ("03_bce_first100.png", "03_paired_differences.png", "03_gradient_path.png"):
+    # a second run, on other processes, writes the same bytes: figures depend on nothing but the parameters
+    assert figures and sorted(p.name for p in (tmp_path / "out" / "figures" / stem).iterdir()) == sorted(figures)
+    for name in figures:
         local = (local_dir / "figures" / stem / name).read_bytes()
         remote = (tmp_path / "out" / "figures" / stem / name).read_bytes()
         assert local == remote, f"{name} differs between the local and the Dask run"

@@ -92,17 +92,6 @@ def test_failure_names_notebook_and_cell_and_keeps_figures(project, capsys):
 
 
 @pytest.mark.notebooks
-def test_invalid_parameter_stops_in_validation_cell(project, tmp_path, capsys):
-    nbs, figs = project
-    params = tmp_path / "smoke.yml"
-    params.write_text("01_tiny:\n  slope: steep\n")
-    code = reproduce.main(["01", "--smoke", "--notebooks-dir", str(nbs), "--smoke-parameters", str(params),
-                           "--output-dir", str(tmp_path / "out")])
-    assert code == 1
-    assert "slope must be a number" in capsys.readouterr().err
-
-
-@pytest.mark.notebooks
 def test_smoke_run_writes_to_a_temporary_folder(project, tmp_path):
     nbs, figs = project
     out = tmp_path / "smoke-out"
