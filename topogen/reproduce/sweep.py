@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 
 from .paths import cache_dir
 
-__all__ = ["run_sweep", "clear_cache", "shutdown", "cluster"]
+__all__ = ["run_sweep", "shutdown", "cluster"]
 
 BACKENDS = ("loky", "sequential", "dask")
 
@@ -200,11 +200,6 @@ def cluster(address: str = ""):
 
     with Client(address, set_as_default=True):
         yield "dask"
-
-
-def clear_cache() -> None:
-    """Forget every cached sweep result."""
-    _memory().clear(warn=False)
 
 
 def shutdown() -> None:
