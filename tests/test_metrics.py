@@ -145,3 +145,23 @@ def test_classifier_is_the_same_whatever_the_thread_count():
         torch.save(model.state_dict(), buf)
         blobs.append(buf.getvalue())
     assert blobs[0] == blobs[1]
+
+
+def test_what_an_evaluator_compares_with_does_not_depend_on_the_thread_count():
+    """Its real features and diagrams travel to every unit: built with 1 or 2 threads, the same bits."""
+    data = _tiny_data(300)
+    torch.manual_seed(0)
+    clf = Classifier().eval()
+    built = []
+    for threads in (2, 1):
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            built.append(M.Evaluator(data, clf, n_prior=64, topo_batches=1, topo_batch_size=16))
+        finally:
+            torch.set_num_threads(before)
+        assert torch.get_num_threads() == before  # restored
+    np.testing.assert_array_equal(built[0]._real_features, built[1]._real_features)
+    for a, b in zip(built[0]._real_diagrams, built[1]._real_diagrams, strict=True):
+        for d in a:
+            np.testing.assert_array_equal(a[d], b[d])

@@ -65,6 +65,23 @@ def test_bad_sweeps():
         sweep.run_sweep(synthetic_trial, [("four_clusters",)])
 
 
+def test_initial_terms_do_not_depend_on_the_thread_count():
+    """Notebook 02 matches its VAE variants' weights to them in the kernel: the same weights at any thread count."""
+    import torch
+
+    from topogen.experiments.ablation import initial_terms
+
+    found = []
+    for threads in (2, 1):
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            found.append(initial_terms(seed=0))
+        finally:
+            torch.set_num_threads(before)
+    assert found[0] == found[1]
+
+
 def test_matched_weights():
     assert matched_weights({"a": 2.0, "b": 0.5}, 10.0) == {"a": 5.0, "b": 20.0}
     assert matched_weights({"a": 2.0, "b": 0.5}, 10.0, combined=True) == {"a": 2.5, "b": 10.0}

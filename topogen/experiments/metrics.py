@@ -268,13 +268,17 @@ class Evaluator:
         if need > min(len(self.data.test_x), self.n_prior):
             raise ValueError(f"{self.topo_batches} topological batches of {self.topo_batch_size} need {need} test "
                              f"images and prior samples, have {len(self.data.test_x)} and {self.n_prior}")
-        with torch.no_grad():
+        from ..reproduce.caching import fixed_threads
+
+        # What every evaluation compares with, computed once and with one torch thread, as the units that use it
+        # run: the same bits whatever the thread count of the process that builds the evaluator.
+        with fixed_threads(1), torch.no_grad():
             self._real_features = self.classifier.features(self.data.test_x).numpy()
-        self._topo_index = torch.from_numpy(
-            np.random.default_rng(self.seed).permutation(len(self.data.test_x))[:need])
-        # the real batches' diagrams do not depend on the model: computed once, not at every evaluation
-        self._real_diagrams = _batch_diagrams(self.data.test_x[self._topo_index], self.topo_batch_size,
-                                              self.topo_batches, (0, 1)) if self.topo_batches else []
+            self._topo_index = torch.from_numpy(
+                np.random.default_rng(self.seed).permutation(len(self.data.test_x))[:need])
+            # the real batches' diagrams do not depend on the model: computed once, not at every evaluation
+            self._real_diagrams = _batch_diagrams(self.data.test_x[self._topo_index], self.topo_batch_size,
+                                                  self.topo_batches, (0, 1)) if self.topo_batches else []
         self._prior_seed = self.seed
         labels = self.data.test_y.numpy()
         firsts = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]
