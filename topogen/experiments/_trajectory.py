@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..persistence import pairwise_distances
+from ..persistence import edge_lengths, pairwise_distances
 from .models import ConvVAE
 
 
@@ -29,6 +29,13 @@ def vae_terms(recon, x, mu, logvar):
     bce = F.binary_cross_entropy(recon, x, reduction="sum")
     kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
     return bce, kld
+
+
+def mean_pairwise_distance(points: torch.Tensor) -> torch.Tensor:
+    """Mean Euclidean distance over all pairs of rows (differentiable, NaN-safe)."""
+    n = points.shape[0]
+    iu = torch.triu_indices(n, n, offset=1, device=points.device)
+    return edge_lengths(points.reshape(n, -1), iu.T).mean()
 
 
 class _Trajectory:
@@ -103,8 +110,6 @@ class Lockstep:
                 self.logs[name].state_dict = {k: v.detach().cpu().clone() for k, v in traj.model.state_dict().items()}
 
     def _topo_value(self, name, recon, mu, x, input_pers, per_batch):
-        from .training import mean_pairwise_distance
-
         kind, topo, b = self.specs[name][0], self.losses[name], x.shape[0]
         if kind == "topovae":
             return topo(recon.reshape(b, -1), None, true_persistence=input_pers)

@@ -39,10 +39,10 @@ import numpy as np
 import torch
 
 from ..losses import TopologicalLoss
-from ..persistence import edge_lengths, prefetch_persistence
+from ..persistence import prefetch_persistence
 from ..reproduce.progress import progress_bar
 from ..validation import at_least
-from ._trajectory import Lockstep, vae_terms
+from ._trajectory import Lockstep, mean_pairwise_distance, vae_terms
 from .inputs import from_edges
 from .models import ConvVAE
 
@@ -123,13 +123,6 @@ def batch_schedule(n: int, batch_size: int, steps: int, seed: int) -> list[np.nd
         order = rng.permutation(n)
         batches.extend(order[i * batch_size : (i + 1) * batch_size] for i in range(per_epoch))
     return batches[:steps]
-
-
-def mean_pairwise_distance(points: torch.Tensor) -> torch.Tensor:
-    """Mean Euclidean distance over all pairs of rows (differentiable, NaN-safe)."""
-    n = points.shape[0]
-    iu = torch.triu_indices(n, n, offset=1, device=points.device)
-    return edge_lengths(points.reshape(n, -1), iu.T).mean()
 
 
 def model_specs(config: TrainConfig, models, variants: dict | None) -> dict:
