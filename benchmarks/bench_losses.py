@@ -27,9 +27,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import median_times, mnist_like, parse_args  # noqa: E402
 
-from topogen.losses import ALL_TERMS, PAPER_TERMS, TERM_DEGREE, TopologicalLoss  # noqa: E402
+from topogen.losses import TopologicalLoss  # noqa: E402
 from topogen.persistence import vr_persistence  # noqa: E402
 from topogen.signature import loss_signature  # noqa: E402
+from topogen.terms import ALL_TERMS, PAPER_TERMS, TERM_DEGREE  # noqa: E402
 
 
 def main():
