@@ -115,6 +115,22 @@ def test_wasserstein_equals_gudhi(rng, q):
         assert float(value) == pytest.approx(expected, abs=1e-5)
 
 
+@pytest.mark.parametrize("q", [1.0, 2.0])
+@pytest.mark.parametrize("ties", [False, True])
+def test_wasserstein_matching_is_gudhis(rng, q, ties):
+    # The matching is computed without gudhi, on gudhi's construction: the same pairs in the same order, also where
+    # many optimal matchings tie (small integer diagrams), so every value and gradient is gudhi's to the bit.
+    from topogen.distances import _optimal_matching
+
+    for _ in range(30):
+        n, m = int(rng.integers(0, 25)), int(rng.integers(0, 25))
+        p, r = random_diagram(rng, n), random_diagram(rng, m)
+        if ties:
+            p, r = np.floor(4 * p), np.floor(4 * r) + np.array([0.0, 1.0])
+        _, expected = gudhi.wasserstein.wasserstein_distance(p, r, matching=True, order=q, internal_p=np.inf)
+        np.testing.assert_array_equal(_optimal_matching(p, r, q), np.asarray(expected).reshape(-1, 2))
+
+
 def test_wasserstein_terms_on_clouds(rng):
     x, y = clouds(rng)
     gx, gy = gudhi_diagrams(x), gudhi_diagrams(y)

@@ -6,7 +6,7 @@
   birth is 0, Hopcroft–Karp matchings otherwise);
 * :func:`bottleneck_distance` / :func:`wasserstein_distance` — the same
   values as torch scalars, recomputed from the matched pairs so gradients flow
-  to the first diagram (the Wasserstein matching comes from gudhi/POT).
+  to the first diagram (the Wasserstein matching is POT's exact network simplex).
 
 The regularizers of :mod:`topogen.losses` are built on these.
 """
@@ -27,7 +27,8 @@ __all__ = ["bottleneck_matching", "bottleneck_distance", "wasserstein_distance"]
 # bottleneck distance with an optimal matching
 # ----------------------------------------------------------------------------
 def _linf_matrix(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    return np.abs(p[:, None, :] - q[None, :, :]).max(axis=-1)
+    """``(n, m)`` L∞ distances between the points of two diagrams (two coordinates: no reduction over a tiny axis)."""
+    return np.maximum(np.abs(p[:, None, 0] - q[None, :, 0]), np.abs(p[:, None, 1] - q[None, :, 1]))
 
 
 _TIE = 1e-12  # relative slack when comparing recomputed costs with a candidate
@@ -227,8 +228,9 @@ def _bottleneck(dgm: torch.Tensor, true_dgm: torch.Tensor) -> torch.Tensor:
 def wasserstein_distance(dgm: torch.Tensor, true_dgm: torch.Tensor, q: float = 1.0) -> torch.Tensor:
     """q-Wasserstein distance (L∞ ground metric), differentiable in ``dgm``.
 
-    The optimal matching comes from ``gudhi.wasserstein.wasserstein_distance``
-    (POT backend); the value is recomputed in torch from the matched pairs.
+    The optimal matching is exact (POT's network simplex on the
+    diagonal-augmented cost matrix, the matching ``gudhi.wasserstein`` returns);
+    the value is recomputed in torch from the matched pairs.
     """
     q = at_least("q", q, 1)
     check_diagram("dgm", dgm)
@@ -236,17 +238,42 @@ def wasserstein_distance(dgm: torch.Tensor, true_dgm: torch.Tensor, q: float = 1
     return _wasserstein(dgm, true_dgm, q)
 
 
+def _optimal_matching(p: np.ndarray, q: np.ndarray, order: float) -> np.ndarray:
+    """``(k, 2)`` pairs ``(i, j)`` of an optimal q-Wasserstein matching (L∞ ground metric) of two finite diagrams.
+
+    ``-1`` stands for the diagonal. Exact: POT's network simplex on the cost
+    matrix augmented by one row and one column for the diagonal (the
+    construction of ``gudhi.wasserstein``, so the matching is the one gudhi
+    returns), built here without gudhi's handling of essential points and of
+    the total cost, which finite diagrams do not need.
+    """
+    import ot
+
+    n, m = len(p), len(q)
+    if n == 0 or m == 0:  # everything to the diagonal
+        return np.array([[i, -1] for i in range(n)] + [[-1, j] for j in range(m)], dtype=np.int64).reshape(-1, 2)
+    cost = np.zeros((n + 1, m + 1))
+    cost[:n, :m] = _linf_matrix(p, q) ** order
+    cost[:n, m] = ((p[:, 1] - p[:, 0]) * 0.5) ** order
+    cost[n, :m] = ((q[:, 1] - q[:, 0]) * 0.5) ** order
+    a, b = np.ones(n + 1), np.ones(m + 1)
+    a[-1], b[-1] = m, n
+    plan = ot.emd(a, b, cost, numItermax=2000000)
+    plan[-1, -1] = 0  # diagonal to diagonal is no pair
+    match = np.argwhere(plan)
+    match[match[:, 0] >= n, 0] = -1
+    match[match[:, 1] >= m, 1] = -1
+    return match
+
+
 def _wasserstein(dgm: torch.Tensor, true_dgm: torch.Tensor, q: float) -> torch.Tensor:
     """:func:`wasserstein_distance` of checked diagrams and a checked order ``q``."""
-    from gudhi.wasserstein import wasserstein_distance as gudhi_wasserstein
-
     true_dgm = true_dgm.detach().to(dtype=dgm.dtype, device=dgm.device)
     if len(dgm) + len(true_dgm) == 0:
         return constant(dgm.new_zeros(()))
     p_np = dgm.detach().cpu().numpy().astype(np.float64)
     q_np = true_dgm.cpu().numpy().astype(np.float64)
-    _, match = gudhi_wasserstein(p_np, q_np, matching=True, order=q, internal_p=np.inf)
-    match = np.asarray(match, dtype=np.int64).reshape(-1, 2)
+    match = _optimal_matching(p_np, q_np, q)
     i, j = match[:, 0], match[:, 1]
     both = (i >= 0) & (j >= 0)
     to_diag = (i >= 0) & (j < 0)
