@@ -14,6 +14,12 @@ selects each pair's birth and death edges, and the selected value is
 critical edges of one of the two clouds, so the loss makes the distances that
 are topologically relevant in either space agree in the other.
 
+This is the definition of Moor et al. (squared Euclidean norms).
+torch-topological's ``SignatureLoss`` takes the norm itself,
+½ ‖A*[π*] − A[π*]‖ + ½ ‖A[π] − A*[π]‖ (not squared), so its values differ
+from these; ``benchmarks/bench_peers.py`` computes both and checks that the peer's
+equals that norm read off this module's gather.
+
 Everything is computed from the critical edges and the float64 distance
 matrix that :class:`~topogen.persistence.Persistence` already keeps: one
 batched gather of edge lengths per cloud, no second persistence computation.
@@ -119,7 +125,9 @@ def loss_signature(points, true_points, *, persistence=None, true_persistence=No
     Returns
     -------
     torch.Tensor
-        Scalar ``½ ‖A*[π*] − A[π*]‖² + ½ ‖A[π] − A*[π]‖²`` summed over ``dims``.
+        Scalar ``½ ‖A*[π*] − A[π*]‖² + ½ ‖A[π] − A*[π]‖²`` summed over ``dims``
+        (squared norms, as Moor et al.; torch-topological's ``SignatureLoss``
+        omits the square).
 
     Raises
     ------
