@@ -25,6 +25,26 @@ def project(tmp_path):
     return nbs, figs
 
 
+def test_normalize_merges_stream_outputs_split_by_flush_timing(tmp_path):
+    def stream(name, text):
+        return {"output_type": "stream", "name": name, "text": text}
+
+    image = {"output_type": "display_data", "data": {"text/plain": ["<img>"]}, "metadata": {}}
+    cell = {"cell_type": "code", "metadata": {"papermill": {"duration": 1.0}}, "source": "", "execution_count": 1,
+            "outputs": [stream("stdout", ["data: a\n"]), stream("stdout", "classifier: b\nc\n"),
+                        stream("stderr", ["warn\n"]), stream("stdout", ["d\n"]), image, stream("stdout", ["e"])]}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": [cell], "metadata": {"papermill": {"start_time": "x"}}, "nbformat": 4,
+                                "nbformat_minor": 5}))
+    reproduce.normalize_notebook(path, "nb.ipynb")
+    outputs = json.loads(path.read_text())["cells"][0]["outputs"]
+    assert outputs == [stream("stdout", ["data: a\n", "classifier: b\n", "c\n"]), stream("stderr", ["warn\n"]),
+                       stream("stdout", ["d\n"]), image, stream("stdout", ["e"])]
+    once = path.read_text()
+    reproduce.normalize_notebook(path, "nb.ipynb")
+    assert path.read_text() == once  # idempotent: a committed notebook normalizes to itself
+
+
 def test_find_notebooks_sorted_and_selected(project):
     nbs, _ = project
     (nbs / "scratch.ipynb").write_text("{}")  # not numbered: ignored

@@ -6,7 +6,8 @@ runs the notebooks (:mod:`topogen.reproduce.runner`).
 """
 
 from .figures import save_rendered, savefig
-from .runner import Interrupted, NotebookFailed, find_notebooks, main, normalize_notebook, run
+from .normalize import normalize_notebook
+from .runner import Interrupted, NotebookFailed, find_notebooks, main, run
 from .sweep import cluster, run_sweep, shutdown
 
 __all__ = ["run", "main", "find_notebooks", "normalize_notebook", "NotebookFailed", "Interrupted", "run_sweep",

@@ -47,13 +47,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .normalize import KERNEL, normalize_notebook
 from .paths import FIGURES_ENV, repo_root
 from .progress import BATCH_ENV
 
-__all__ = ["find_notebooks", "normalize_notebook", "run", "main", "NotebookFailed", "Interrupted", "resolve_parameters"]
+__all__ = ["find_notebooks", "run", "main", "NotebookFailed", "Interrupted", "resolve_parameters"]
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d{2})_[\w-]+\.ipynb$")
-KERNEL = "python3"
 
 
 class NotebookFailed(RuntimeError):
@@ -97,25 +97,6 @@ def find_notebooks(folder: Path, select: list[str] | None = None) -> list[Path]:
             raise ValueError(f"no notebook matches {key!r} (numbered notebooks: {names})")
         chosen.extend(p for p in hits if p not in chosen)
     return sorted(chosen)
-
-
-def normalize_notebook(path: Path, display_path: str) -> None:
-    """Remove volatile metadata (timestamps, durations, temporary paths) in place."""
-    nb = json.loads(Path(path).read_text())
-    meta = nb.get("metadata", {})
-    pm = meta.get("papermill")
-    if isinstance(pm, dict):
-        for key in ("start_time", "end_time", "duration", "exception", "environment_variables", "version"):
-            pm.pop(key, None)
-        pm["input_path"] = pm["output_path"] = display_path
-    meta.get("kernelspec", {}).update({"name": KERNEL})
-    for cell in nb.get("cells", []):
-        cmeta = cell.get("metadata", {})
-        cmeta.pop("papermill", None)
-        cmeta.pop("execution", None)
-        for out in cell.get("outputs", []):
-            out.get("metadata", {}).pop("execution", None)
-    Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
 
 
 def _load_parameters(path: Path) -> dict:
