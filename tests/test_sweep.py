@@ -197,6 +197,60 @@ def test_units_run_on_one_core_on_dask(dask_address):
     assert sweep.run_sweep(effective_n_jobs, [{}] * 2, cache=False, scheduler=dask_address) == [1, 1]
 
 
+class _Bar:
+    """Records what run_sweep tells its progress bar."""
+
+    made = []
+
+    def __init__(self, total, desc="", enabled=None):
+        self.total, self.desc, self.enabled, self.n = total, desc, enabled, 0
+        _Bar.made.append(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n=1):
+        self.n += n
+
+
+@pytest.mark.parametrize("backend", ["sequential", "loky"])
+def test_a_bar_counts_the_units_done(backend, monkeypatch):
+    from joblib import effective_n_jobs
+
+    monkeypatch.setattr(sweep, "progress_bar", _Bar)
+    _Bar.made.clear()
+    assert sweep.run_sweep(effective_n_jobs, [{}] * 3, n_jobs=2, backend=backend, cache=False, progress=True) == [1] * 3
+    bar = _Bar.made[-1]
+    assert (bar.total, bar.n, bar.desc, bar.enabled) == (3, 3, "effective_n_jobs", True)
+    sweep.run_sweep(effective_n_jobs, [{}] * 2, n_jobs=2, backend=backend, cache=False)
+    assert _Bar.made[-1].enabled is None  # the default: on in Lab and terminals, off under the batch runner
+
+
+def test_the_bar_is_tqdm_and_silent_in_batch_runs(monkeypatch, capsys):
+    from topogen.reproduce.progress import BATCH_ENV, progress_bar
+
+    monkeypatch.setenv(BATCH_ENV, "1")
+    with progress_bar(3, "units") as bar:
+        bar.update(3)
+    assert bar.disable and not capsys.readouterr().err
+    with progress_bar(3, "units", enabled=True) as bar:
+        bar.update(3)
+    assert "units" in capsys.readouterr().err
+
+
+@pytest.mark.dask
+def test_a_bar_counts_the_units_done_on_dask(dask_address, monkeypatch):
+    from joblib import effective_n_jobs
+
+    monkeypatch.setattr(sweep, "progress_bar", _Bar)
+    _Bar.made.clear()
+    assert sweep.run_sweep(effective_n_jobs, [{}] * 3, cache=False, scheduler=dask_address, progress=True) == [1] * 3
+    assert (_Bar.made[-1].total, _Bar.made[-1].n) == (3, 3)
+
+
 class _Holder:
     """A plain object carrying a large array, as ImageData carries a data set."""
 

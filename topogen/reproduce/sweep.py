@@ -30,6 +30,7 @@ import warnings
 from collections.abc import Callable, Sequence
 
 from .paths import cache_dir
+from .progress import progress_bar
 
 __all__ = ["run_sweep", "shutdown", "cluster"]
 
@@ -50,6 +51,7 @@ def run_sweep(
     backend: str = "loky",
     cache: bool = True,
     scheduler: str = "",
+    progress: bool | None = None,
 ) -> list:
     """``[fn(**c) for c in configs]``, in parallel and cached.
 
@@ -70,6 +72,10 @@ def run_sweep(
         Address of a running Dask scheduler (``tcp://HOST:8786``): the calls
         go to that cluster (``backend`` is then ``"dask"``). Empty: ``backend``
         decides, locally.
+    progress : bool, optional
+        A bar of units done (a widget in Jupyter Lab, text in a terminal),
+        for local and Dask runs alike. Default: on in an interactive session,
+        off under the batch runner (see :func:`~topogen.reproduce.progress.progress_bar`).
 
     Returns
     -------
@@ -86,7 +92,7 @@ def run_sweep(
 
     if scheduler:
         with cluster(scheduler):
-            return run_sweep(fn, configs, n_jobs=n_jobs, backend="dask", cache=cache)
+            return run_sweep(fn, configs, n_jobs=n_jobs, backend="dask", cache=cache, progress=progress)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
@@ -102,7 +108,7 @@ def run_sweep(
         jobs = [delayed(cached)(target, stamp, config) for config in configs]
     else:
         jobs = [delayed(_alone)(fn, **config) for config in configs]
-    return _run(jobs, n_jobs, backend, _shared(configs) if not cache else [])
+    return _run(jobs, n_jobs, backend, _shared(configs) if not cache else [], fn.__name__, progress)
 
 
 def _shared(configs: list) -> list:
@@ -115,23 +121,33 @@ def _shared(configs: list) -> list:
             and all(k in c and c[k] is v for c in configs[1:])]
 
 
-def _run(jobs: list, n_jobs: int, backend: str, shared: list) -> list:
-    """The results of joblib's delayed ``jobs``, in order, on ``backend`` (``shared``: scattered once on Dask)."""
+def _run(jobs: list, n_jobs: int, backend: str, shared: list, desc: str = "", progress: bool | None = None) -> list:
+    """The results of joblib's delayed ``jobs``, in order, on ``backend`` (``shared``: scattered once on Dask).
+
+    A bar counts the units done as their results come back (in order).
+    """
     from joblib import Parallel, parallel_config
 
-    if backend == "sequential" or (n_jobs == 1 and backend != "dask"):
-        return [f(*a, **k) for f, a, k in jobs]
-    if backend == "dask":
-        import distributed  # noqa: F401  (the optional extra; fails clearly when missing)
+    with progress_bar(len(jobs), desc, enabled=progress) as bar:
+        if backend == "sequential" or (n_jobs == 1 and backend != "dask"):
+            return [_advance(bar, f(*a, **k)) for f, a, k in jobs]
+        if backend == "dask":
+            import distributed  # noqa: F401  (the optional extra; fails clearly when missing)
 
-        with parallel_config(backend="dask", scatter=shared or None):
-            return Parallel()(jobs)
-    with warnings.catch_warnings():
-        # loky restarts a worker whose memory grew by 300 MB (a torch process loading data does) once it has
-        # finished its task, and says so while other tasks wait; no task is lost or repeated. Only that message
-        # is silenced, so executed notebooks carry no noise.
-        warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given", category=UserWarning)
-        return Parallel(n_jobs=n_jobs, backend=backend)(jobs)
+            with parallel_config(backend="dask", scatter=shared or None):
+                return [_advance(bar, r) for r in Parallel(return_as="generator")(jobs)]
+        with warnings.catch_warnings():
+            # loky restarts a worker whose memory grew by 300 MB (a torch process loading data does) once it has
+            # finished its task, and says so while other tasks wait; no task is lost or repeated. Only that
+            # message is silenced, so executed notebooks carry no noise.
+            warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given",
+                                    category=UserWarning)
+            return [_advance(bar, r) for r in Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(jobs)]
+
+
+def _advance(bar, result):
+    bar.update()
+    return result
 
 
 def _complete(fn: Callable, config, index: int) -> dict:
