@@ -17,3 +17,15 @@ def test_benchmark_imports(script, monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # module level only: main() runs under __main__
     assert callable(module.main)
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_on_the_cpu():
+    """benchmarks/gpu_check.py on the CPU (what CI has): every check runs and agrees with itself."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "gpu_check.py"), "--device", "cpu", "--n", "48",
+                           "--steps", "4"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "all values agree" in done.stdout and "signature1" in done.stdout and "TopoVAE steps" in done.stdout
