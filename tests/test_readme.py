@@ -1,4 +1,4 @@
-"""The README: its Python blocks run, and every image it shows exists and comes from a notebook."""
+"""The README: its Python blocks (and docs/library.md's) run; every image it shows exists and comes from a notebook."""
 
 import re
 import subprocess
@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+BLOCKS = re.findall(r"```python\n(.*?)```", README + (ROOT / "docs" / "library.md").read_text(), flags=re.S)
 
 
 def test_readme_has_a_python_example():
