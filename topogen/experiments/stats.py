@@ -12,7 +12,8 @@ import math
 import numpy as np
 from scipy import stats
 
-__all__ = ["mean_ci", "paired_difference", "compare_to_null", "evaluation_table"]
+__all__ = ["mean_ci", "paired_difference", "compare_to_null", "evaluation_table", "holm", "equivalence_test",
+           "minimum_detectable_effect"]
 
 
 def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
@@ -119,3 +120,82 @@ def evaluation_table(runs: list, models, reference: str = "vae", metrics=None, s
                     row.update(diff=pd_["diff"], diff_ci=pd_["ci"], p=pd_["p"])
                 rows.append(row)
     return pd.DataFrame(rows)
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjusted p-values for one family of tests (family-wise error control).
+
+    The k-th smallest of m p-values becomes ``max_{j<=k} min(1, (m - j + 1) p_(j))``;
+    reject a hypothesis at level α when its adjusted p-value is below α. NaN
+    entries (comparisons without any variation, so no test) stay NaN and do not
+    count in m.
+    """
+    p = np.asarray(pvalues, dtype=np.float64).ravel()
+    if np.any((p < 0) | (p > 1)):
+        raise ValueError("p-values must lie in [0, 1]")
+    out = np.full(p.shape, np.nan)
+    tested = np.flatnonzero(~np.isnan(p))
+    if tested.size:
+        order = tested[np.argsort(p[tested], kind="stable")]
+        m = tested.size
+        scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+        out[order] = np.maximum.accumulate(scaled)
+    return out
+
+
+def equivalence_test(a, b, margin: float, alpha: float = 0.05) -> dict:
+    """Two one-sided paired t-tests (TOST): is the mean of ``a - b`` within ``±margin``?
+
+    ``margin`` is the largest difference that counts as "no difference"; it is
+    fixed before looking at the data. Equivalence is shown at level ``alpha``
+    when both one-sided tests reject, i.e. ``p = max(p_lower, p_upper) < alpha``,
+    which is the same as the ``1 - 2 alpha`` confidence interval lying inside
+    ``(-margin, margin)``. Identical pairs (no variation) are equivalent for any
+    positive margin.
+
+    Returns
+    -------
+    dict
+        ``diff``, ``lower`` and ``upper`` (the ``1 - 2 alpha`` interval),
+        ``p_lower`` (H0: diff <= -margin), ``p_upper`` (H0: diff >= margin),
+        ``p``, ``equivalent``, ``margin``, ``n``.
+    """
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape or a.size < 2:
+        raise ValueError(f"need two paired samples of the same length >= 2, got {a.size} and {b.size}")
+    if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin > 0):
+        raise ValueError(f"margin must be a positive number, got {margin!r}")
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must lie in (0, 0.5), got {alpha!r}")
+    d = a - b
+    n, mean, sd = d.size, float(d.mean()), float(d.std(ddof=1))
+    if sd == 0:
+        inside = abs(mean) < margin
+        p_lower = p_upper = 0.0 if inside else 1.0
+        lower = upper = mean
+    else:
+        se = sd / math.sqrt(n)
+        p_lower = float(stats.t.sf((mean + margin) / se, n - 1))
+        p_upper = float(stats.t.cdf((mean - margin) / se, n - 1))
+        half = float(stats.t.ppf(1 - alpha, n - 1)) * se
+        lower, upper = mean - half, mean + half
+    p = max(p_lower, p_upper)
+    return {"diff": mean, "lower": lower, "upper": upper, "p_lower": p_lower, "p_upper": p_upper, "p": p,
+            "equivalent": bool(p < alpha), "margin": float(margin), "n": int(n)}
+
+
+def minimum_detectable_effect(n: int, sd: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest true mean difference a two-sided paired t-test on ``n`` seeds detects with ``power``.
+
+    ``(t_{1-alpha/2, n-1} + t_{power, n-1}) * sd / sqrt(n)``, ``sd`` the standard
+    deviation of the paired differences: the size below which "not
+    distinguishable" says nothing about the absence of an effect.
+    """
+    if not (isinstance(n, (int, np.integer)) and n >= 2):
+        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    if not (math.isfinite(sd) and sd >= 0):
+        raise ValueError(f"sd must be a finite number >= 0, got {sd!r}")
+    if not (0 < alpha < 1 and 0 < power < 1):
+        raise ValueError("alpha and power must lie in (0, 1)")
+    return float((stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(power, n - 1)) * sd / math.sqrt(n))
