@@ -45,6 +45,20 @@ def test_normalize_merges_stream_outputs_split_by_flush_timing(tmp_path):
     assert path.read_text() == once  # idempotent: a committed notebook normalizes to itself
 
 
+def test_normalize_drops_widget_ids_and_state(tmp_path):
+    view = {"model_id": "8f1c0b5e", "version_major": 2, "version_minor": 0}
+    widget = {"output_type": "display_data", "metadata": {},
+              "data": {"application/vnd.jupyter.widget-view+json": view, "text/plain": ["Playground: ..."]}}
+    cell = {"cell_type": "code", "metadata": {}, "source": "pg", "execution_count": 1, "outputs": [widget]}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": [cell], "metadata": {"widgets": {"state": {"8f1c0b5e": {}}}},
+                                "nbformat": 4, "nbformat_minor": 5}))
+    reproduce.normalize_notebook(path, "nb.ipynb")
+    nb = json.loads(path.read_text())
+    assert "widgets" not in nb["metadata"]
+    assert nb["cells"][0]["outputs"][0]["data"] == {"text/plain": ["Playground: ..."]}
+
+
 def test_find_notebooks_sorted_and_selected(project):
     nbs, _ = project
     (nbs / "scratch.ipynb").write_text("{}")  # not numbered: ignored

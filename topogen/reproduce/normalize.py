@@ -13,10 +13,12 @@ __all__ = ["normalize_notebook", "KERNEL"]
 
 #: The kernel every executed notebook names (the one ``make lab`` installs).
 KERNEL = "python3"
+WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
 def normalize_notebook(path: Path, display_path: str) -> None:
-    """Remove volatile metadata (timestamps, durations, temporary paths) and merge split stream outputs, in place."""
+    """Remove volatile metadata (timestamps, durations, temporary paths, widget ids) and merge split stream
+    outputs, in place."""
     nb = json.loads(Path(path).read_text())
     meta = nb.get("metadata", {})
     pm = meta.get("papermill")
@@ -25,12 +27,16 @@ def normalize_notebook(path: Path, display_path: str) -> None:
             pm.pop(key, None)
         pm["input_path"] = pm["output_path"] = display_path
     meta.get("kernelspec", {}).update({"name": KERNEL})
+    meta.pop("widgets", None)  # widget state: random model ids, and nothing a reader without the kernel can use
     for cell in nb.get("cells", []):
         cmeta = cell.get("metadata", {})
         cmeta.pop("papermill", None)
         cmeta.pop("execution", None)
         for out in cell.get("outputs", []):
             out.get("metadata", {}).pop("execution", None)
+            data = out.get("data", {})
+            if WIDGET in data and len(data) > 1:  # a live widget's id; its text/plain stays
+                del data[WIDGET]
         if "outputs" in cell:
             cell["outputs"] = _merge_streams(cell["outputs"])
     Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
