@@ -3,6 +3,7 @@
 #   make figures  bootstrap .venv, then execute every numbered notebook (papermill), one after another
 # and while developing:
 #   make test-fast  the unit tests alone (no notebooks, no Dask cluster, no long training), about a minute
+#   make lab-check  Jupyter Lab in headless Chromium (installs Debian's chromium and the Python driver if missing)
 # and for editing:
 #   make lab      bootstrap .venv, then Jupyter Lab in notebooks/ with the project's kernel
 PYTHON ?= python3
@@ -12,18 +13,19 @@ STAMP := $(VENV)/.topogen-installed
 # Extra `jupyter lab` options, e.g. LAB_FLAGS="--no-browser --port 8890"; root (in a container) needs --allow-root.
 LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: test test-fast lint figures smoke bench lab clean-venv
+.PHONY: test test-fast lint figures smoke bench lab lab-check clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[notebooks,test,distributed]'
 	touch $(STAMP)
 
+# Everything but the browser check, which needs Chromium: `make lab-check` runs it (CI runs both).
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not browser"
 
 test-fast: lint
-	$(PY) -m pytest -m "not notebooks and not dask and not slow"
+	$(PY) -m pytest -m "not notebooks and not dask and not slow and not browser"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check topogen tests benchmarks
@@ -35,6 +37,11 @@ lab: $(STAMP)
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (topogen .venv)" >/dev/null
 	JUPYTER_PATH="$(CURDIR)/$(VENV)/share/jupyter" $(VENV)/bin/jupyter lab --ServerApp.root_dir=. \
 		--LabApp.default_url=/lab/tree/notebooks $(LAB_FLAGS)
+
+lab-check: $(STAMP)
+	command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[browser]'
+	$(PY) -m pytest -m browser -s tests/test_lab.py
 
 figures: $(STAMP)
 	$(PY) -m topogen.reproduce
