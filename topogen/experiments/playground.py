@@ -49,34 +49,34 @@ def _clusters(n: int, k: int, seed: int) -> torch.Tensor:
     return clouds.clusters(_ring(k, 8.0), sizes, 0.5, seed)
 
 
+_MAKERS = {
+    "clusters": lambda n, k, seed: _clusters(n, k, seed),
+    "circle": lambda n, k, seed: clouds.circle(n, 5.0),
+    "loop": lambda n, k, seed: clouds.circle(n, 5.0),
+    "ball": lambda n, k, seed: clouds.filled_ball(n, 1.0, seed),
+    "void": lambda n, k, seed: clouds.sphere(n, 1.5),
+}
+
+
+def _cloud(kind, n: int, k: int, seed: int, role: str, kinds: tuple) -> torch.Tensor:
+    if not isinstance(kind, str):
+        return _array(kind, role)
+    n, k = _check_size(n, k)
+    if kind not in kinds:
+        raise ValueError(f"unknown {role} cloud {kind!r}; choose from {kinds} or pass an array")
+    return _MAKERS[kind](n, k, seed)
+
+
 def start_cloud(kind="clusters", n: int = 64, k: int = 2, seed: int = 0) -> torch.Tensor:
     """A start cloud: ``k`` noisy clusters on a ring, a circle (one loop), a filled 3-D ball, or ``kind`` itself
     when it is an ``(n, d)`` array."""
-    if not isinstance(kind, str):
-        return _array(kind, "start")
-    n, k = _check_size(n, k)
-    if kind == "clusters":
-        return _clusters(n, k, seed)
-    if kind == "circle":
-        return clouds.circle(n, 5.0)
-    if kind == "ball":
-        return clouds.filled_ball(n, 1.0, seed)
-    raise ValueError(f"unknown start cloud {kind!r}; choose from {STARTS} or pass an array")
+    return _cloud(kind, n, k, seed, "start", STARTS)
 
 
 def target_cloud(kind="clusters", n: int = 64, k: int = 4, seed: int = 1) -> torch.Tensor:
     """A target: ``k`` clusters on a ring, one loop (a circle), one void (a sphere in 3-D), or ``kind`` itself
     when it is an ``(n, d)`` array."""
-    if not isinstance(kind, str):
-        return _array(kind, "target")
-    n, k = _check_size(n, k)
-    if kind == "clusters":
-        return _clusters(n, k, seed)
-    if kind == "loop":
-        return clouds.circle(n, 5.0)
-    if kind == "void":
-        return clouds.sphere(n, 1.5)
-    raise ValueError(f"unknown target {kind!r}; choose from {TARGETS} or pass an array")
+    return _cloud(kind, n, k, seed, "target", TARGETS)
 
 
 def _array(values, name: str) -> torch.Tensor:
