@@ -30,12 +30,13 @@ test-fast: lint
 lint: $(STAMP)
 	$(VENV)/bin/ruff check topogen tests benchmarks
 
-# Lab serves the repository (the notebooks' ../figures/*.gif images resolve) and opens in notebooks/.
+# Lab serves the repository (the notebooks' ../figures/*.gif images resolve) and opens in notebooks/; a
+# MPLBACKEND set in the shell (Agg, say) would turn inline figures into "<Figure size ...>" text, so it is unset.
 # The notebooks name the kernel "python3": it is installed into .venv (pointing at .venv's Python) and
 # JUPYTER_PATH puts .venv's kernels first, so a user-level "python3" kernel cannot shadow it.
 lab: $(STAMP)
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (topogen .venv)" >/dev/null
-	JUPYTER_PATH="$(CURDIR)/$(VENV)/share/jupyter" $(VENV)/bin/jupyter lab --ServerApp.root_dir=. \
+	env -u MPLBACKEND JUPYTER_PATH="$(CURDIR)/$(VENV)/share/jupyter" $(VENV)/bin/jupyter lab --ServerApp.root_dir=. \
 		--LabApp.default_url=/lab/tree/notebooks $(LAB_FLAGS)
 
 lab-check: $(STAMP)

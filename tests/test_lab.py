@@ -67,7 +67,7 @@ def lab():
     subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3",
                     "--display-name", KERNEL_NAME], check=True, capture_output=True)  # what `make lab` does
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "TOPOGEN_BATCH"}
+    env = {k: v for k, v in os.environ.items() if k not in ("TOPOGEN_BATCH", "MPLBACKEND")}  # as make lab does
     env.update(JUPYTER_PATH=str(Path(sys.prefix) / "share" / "jupyter"), JUPYTERLAB_SETTINGS_DIR=str(root / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"))
     log = open(root / "server.log", "wb")

@@ -126,8 +126,9 @@ def test_failure_names_notebook_and_cell_and_keeps_figures(project, capsys):
 
 
 @pytest.mark.notebooks
-def test_smoke_run_writes_to_a_temporary_folder(project, tmp_path):
+def test_smoke_run_writes_to_a_temporary_folder(project, tmp_path, monkeypatch):
     nbs, figs = project
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # as CI sets it: the kernels still show figures inline
     out = tmp_path / "smoke-out"
     before = (nbs / "01_tiny.ipynb").read_bytes()
     results = reproduce.run(["01"], smoke=True, notebooks_dir=nbs, figures_dir=figs, output_dir=out)
@@ -136,6 +137,8 @@ def test_smoke_run_writes_to_a_temporary_folder(project, tmp_path):
     executed = json.loads((out / "notebooks" / "01_tiny.ipynb").read_text())
     injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert injected and "slope = 3.0" in "".join(injected[0]["source"])
+    outputs = [o for c in executed["cells"] for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs), "the figure was not shown inline"
     assert list(figs.iterdir()) == [] and (nbs / "01_tiny.ipynb").read_bytes() == before
 
 

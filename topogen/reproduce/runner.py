@@ -176,7 +176,9 @@ def _execute(notebook: Path, output: Path, figures: Path, parameters: dict) -> N
         params_file.write_text(yaml.safe_dump(parameters))
         cmd += ["-f", str(params_file)]
     log = output.with_suffix(".log")
-    env = {**os.environ, FIGURES_ENV: str(figures), BATCH_ENV: "1"}
+    # MPLBACKEND (e.g. Agg in CI) would replace the kernel's inline backend: figures shown in the notebook would be
+    # "<Figure size ...>" text instead of images, and the executed notebook would depend on the caller's shell.
+    env = {**{k: v for k, v in os.environ.items() if k != "MPLBACKEND"}, FIGURES_ENV: str(figures), BATCH_ENV: "1"}
     with open(log, "wb") as sink:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)  # Ctrl-C reaches the runner only; it ends the tree itself
