@@ -66,13 +66,16 @@ def lab():
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
     subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3",
                     "--display-name", KERNEL_NAME], check=True, capture_output=True)  # what `make lab` does
+    copies = [str(p) for p in (root / "notebooks").glob("*.ipynb")]
+    subprocess.run([str(Path(sys.executable).parent / "jupyter-trust"), *copies], check=True, capture_output=True)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("TOPOGEN_BATCH", "MPLBACKEND")}  # as make lab does
     env.update(JUPYTER_PATH=str(Path(sys.prefix) / "share" / "jupyter"), JUPYTERLAB_SETTINGS_DIR=str(root / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"))
     log = open(root / "server.log", "wb")
     cmd = [str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           f"--ServerApp.token={TOKEN}", f"--ServerApp.root_dir={root}", "--LabApp.default_url=/lab/tree/notebooks"]
+           f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
+           "--LabApp.default_url=/lab/tree/notebooks"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
@@ -94,7 +97,9 @@ def lab():
     except subprocess.TimeoutExpired:
         server.kill()
     log.close()
-    print(f"screenshots in {shots}")
+    warnings = [line for line in (root / "server.log").read_text(errors="replace").splitlines()
+                if " W " in line[:40] or "[W " in line[:3] or "WARNING" in line]
+    print(f"screenshots in {shots}; server warnings: {len(warnings)}", *warnings[:20], sep="\n")
     shutil.rmtree(root, ignore_errors=True)
 
 
