@@ -43,7 +43,7 @@ def test_a_ball_grows_a_void_and_arrays_are_accepted():
 def test_bad_settings_are_named():
     pg = P.Playground(start="ball", target="clusters", n=16, steps=10)
     assert pg.run() is None  # shown in the output, not raised into the event loop
-    assert "same dimension" in pg.message
+    assert "D = 3 (the start's)" in pg.message  # deform's own check names the mismatch
     with pytest.raises(ValueError, match="term=weight"):
         P.parse_weights("bottleneck0 1")
     with pytest.raises(ValueError, match="at least one term"):
@@ -54,5 +54,5 @@ def test_bad_settings_are_named():
         P.target_cloud("clusters", n=8, k=9)
     with pytest.raises(ValueError, match=r"\(n, 2\) or \(n, 3\)"):
         P.start_cloud(np.zeros((5, 4)))
-    with pytest.raises(ValueError, match="same dimension"):
+    with pytest.raises(ValueError, match=r"D = 3 \(the start's\)"):
         P.playground_run(P.start_cloud("ball", 16), P.target_cloud("loop", 16), {"bottleneck0": 1.0})

@@ -108,11 +108,8 @@ def playground_run(start, target, weights, *, steps: int = 300, lr: float = 0.05
     Raises
     ------
     ValueError
-        Start and target of different dimensions, or anything ``deform`` rejects.
+        Anything ``deform`` rejects: start and target of different dimensions, bad terms, steps or lr.
     """
-    if start.shape[1] != target.shape[1]:
-        raise ValueError(f"start and target must have the same dimension: the start is {start.shape[1]}-D, "
-                         f"the target {target.shape[1]}-D")
     return deform(start, target, weights, steps=steps, lr=lr, seed=seed, snapshots=snapshots, progress=progress)
 
 

@@ -45,6 +45,15 @@ def paired_difference(a, b, confidence: float = 0.95) -> dict:
     return {"diff": mean, "ci": half, "p": p, "n": int(a.size)}
 
 
+def _paired(a, b) -> tuple[np.ndarray, np.ndarray]:
+    """Two flat float64 samples of one length >= 2, paired by position (``ValueError`` otherwise)."""
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape or a.size < 2:
+        raise ValueError(f"need two paired samples of the same length >= 2, got {a.size} and {b.size}")
+    return a, b
+
+
 def compare_to_null(treated, null, confidence: float = 0.95) -> dict:
     """Are paired differences of a treatment distributed differently from a placebo's?
 
@@ -65,10 +74,7 @@ def compare_to_null(treated, null, confidence: float = 0.95) -> dict:
         ``treated - null``), ``excess_ci``, ``p_paired``, ``p_ks``,
         ``identical`` (every seed's two differences are equal), ``n``.
     """
-    t = np.asarray(treated, dtype=np.float64).ravel()
-    z = np.asarray(null, dtype=np.float64).ravel()
-    if t.shape != z.shape or t.size < 2:
-        raise ValueError(f"need two paired samples of the same length >= 2, got {t.size} and {z.size}")
+    t, z = _paired(treated, null)
     if not (np.isfinite(t).all() and np.isfinite(z).all()):
         raise ValueError("paired differences must be finite")
     excess = t - z
@@ -160,10 +166,7 @@ def equivalence_test(a, b, margin: float, alpha: float = 0.05) -> dict:
         ``p_lower`` (H0: diff <= -margin), ``p_upper`` (H0: diff >= margin),
         ``p``, ``equivalent``, ``margin``, ``n``.
     """
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
-    if a.shape != b.shape or a.size < 2:
-        raise ValueError(f"need two paired samples of the same length >= 2, got {a.size} and {b.size}")
+    a, b = _paired(a, b)
     if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin > 0):
         raise ValueError(f"margin must be a positive number, got {margin!r}")
     if not 0 < alpha < 0.5:
