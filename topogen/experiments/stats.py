@@ -12,7 +12,8 @@ import math
 import numpy as np
 from scipy import stats
 
-__all__ = ["mean_ci", "paired_difference", "compare_to_null", "evaluation_table", "holm", "equivalence_test",
+__all__ = ["mean_ci", "paired_difference", "compare_to_null", "placebo_differences", "evaluation_table", "holm",
+           "equivalence_test",
            "minimum_detectable_effect"]
 
 
@@ -84,6 +85,34 @@ def compare_to_null(treated, null, confidence: float = 0.95) -> dict:
     out = {"n": int(t.size), "identical": identical, "p_paired": p_paired, "p_ks": p_ks}
     for key, values in (("treated", t), ("null", z), ("excess", excess)):
         out[key], out[f"{key}_ci"] = mean_ci(values, confidence)
+    return out
+
+
+def placebo_differences(treated_runs, model: str, null_runs, null_model: str, metrics, *, early: int, grid_step: int,
+                        eval_steps, reference: str = "vae") -> dict:
+    """The quantities of a placebo control, per seed: ``{label: (model − reference, null_model − reference)}``.
+
+    ``treated_runs[i]`` and ``null_runs[i]`` are seed ``i``'s runs (dicts of
+    :class:`~topogen.experiments.training.RunLog`), each with its own
+    ``reference``. The quantities: the mean training BCE of the first
+    ``early`` steps, the mean absolute pixel difference of the step-``grid_step``
+    reconstruction grids, and every metric of ``metrics`` at every step of
+    ``eval_steps``. Feed each pair to :func:`compare_to_null`.
+    """
+    if len(treated_runs) != len(null_runs):
+        raise ValueError(f"treated and null runs must pair seed by seed, got {len(treated_runs)} and {len(null_runs)}")
+
+    def both(f):
+        return (np.array([f(r, model) for r in treated_runs]), np.array([f(r, null_model) for r in null_runs]))
+
+    grid = lambda r, m: r[m].evaluations[grid_step]["recon_grid"]  # noqa: E731
+    out = {f"training BCE, mean of steps 1–{early}":
+           both(lambda r, m: r[m].bce[:early].mean() - r[reference].bce[:early].mean()),
+           f"pixel |Δ| of the step-{grid_step} grid": both(lambda r, m: np.abs(grid(r, m) - grid(r, reference)).mean())}
+    for step in eval_steps:
+        for metric in metrics:
+            out[f"{metric} @ {step}"] = both(lambda r, m, s=step, k=metric: r[m].evaluations[s][k]
+                                             - r[reference].evaluations[s][k])
     return out
 
 

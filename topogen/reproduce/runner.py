@@ -9,8 +9,9 @@ Usage::
     python -m topogen.reproduce -p dask_scheduler tcp://HOST:8786   # every notebook's units on a Dask cluster
 
 A full run executes each notebook, writes the executed notebook back in place
-with volatile metadata removed, and moves the figures it wrote into
-``figures/``. Everything is staged first: if a notebook fails, the run stops
+with volatile metadata removed, moves the figures it wrote into ``figures/``
+and its results file (:mod:`topogen.reproduce.results`) into ``results/``.
+Everything is staged first: if a notebook fails, the run stops
 there, names the notebook and the failing cell, exits non-zero, and leaves
 every committed notebook and figure untouched.
 
@@ -78,6 +79,7 @@ class Result:
     notebook: Path
     seconds: float
     figures: list = field(default_factory=list)
+    results: list = field(default_factory=list)  # its results file (topogen.reproduce.results), if it wrote one
 
 
 def find_notebooks(folder: Path, select: list[str] | None = None) -> list[Path]:
@@ -241,13 +243,15 @@ def _execute_each(notebooks, stage: Path, parameters: dict, display_path, label:
         _execute(nb, out_nb, out_fig, parameters.get(nb.stem, {}))
         normalize_notebook(out_nb, display_path(nb))
         written = sorted(p.name for p in out_fig.iterdir() if p.is_file())
-        results.append(Result(nb, time.perf_counter() - start, written))
-        log(f"  {nb.name}: {results[-1].seconds:.1f} s, {len(written)} figure(s): {', '.join(written)}")
+        figures = [name for name in written if not name.endswith(".json")]
+        results.append(Result(nb, time.perf_counter() - start, figures, [n for n in written if n.endswith(".json")]))
+        log(f"  {nb.name}: {results[-1].seconds:.1f} s, {len(figures)} figure(s): {', '.join(figures)}")
     return results
 
 
-def _commit(stage: Path, results, notebooks_dir: Path, figures_dir: Path) -> None:
-    """Move staged notebooks and figures into place; drop stale figures of those notebooks."""
+def _commit(stage: Path, results, notebooks_dir: Path, figures_dir: Path, results_dir: Path) -> None:
+    """Move staged notebooks, figures and results files into place; drop stale figures of those notebooks."""
+    results_dir.mkdir(exist_ok=True)
     for res in results:
         nb = res.notebook
         for old in figures_dir.glob(nb.name[:3] + "*"):
@@ -255,14 +259,16 @@ def _commit(stage: Path, results, notebooks_dir: Path, figures_dir: Path) -> Non
                 old.unlink()
         for name in res.figures:
             os.replace(stage / "figures" / nb.stem / name, figures_dir / name)
+        for name in res.results:
+            os.replace(stage / "figures" / nb.stem / name, results_dir / name)
         os.replace(stage / "notebooks" / nb.name, notebooks_dir / nb.name)
 
 
 def _publish(stage: Path, results, output_dir: Path) -> None:
-    """Move a smoke or named run's notebooks and figures into ``output_dir``."""
+    """Move a smoke or named run's notebooks, figures and results files into ``output_dir``."""
     output_dir.mkdir(parents=True, exist_ok=True)
     for res in results:
-        for name in res.figures:
+        for name in res.figures + res.results:
             os.replace(stage / "figures" / res.notebook.stem / name, output_dir / name)
         os.replace(stage / "notebooks" / res.notebook.name, output_dir / res.notebook.name)
 
@@ -289,6 +295,7 @@ def run(select: list[str] | None = None, *, smoke: bool = False, notebooks_dir: 
     root = repo_root()
     notebooks_dir = Path(notebooks_dir or root / "notebooks")
     figures_dir = Path(figures_dir or root / "figures")
+    results_dir = figures_dir.parent / "results"
     if smoke and parameters is not None:
         raise ValueError("--smoke and --parameters are exclusive")
     params, name = {}, None
@@ -331,7 +338,7 @@ def run(select: list[str] | None = None, *, smoke: bool = False, notebooks_dir: 
                 rel = lambda nb: os.path.relpath(nb, root) if nb.is_relative_to(root) else nb.name  # noqa: E731
                 results = _execute_each(notebooks, stage, chosen, rel, "", log)
                 with signals.deferred():  # all notebooks and figures move, or none
-                    _commit(stage, results, notebooks_dir, figures_dir)
+                    _commit(stage, results, notebooks_dir, figures_dir, results_dir)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return results
