@@ -83,3 +83,12 @@ def test_animations_rendered_in_workers_are_the_same_bytes(tmp_path):
     for data, name in bad:
         with pytest.raises(ValueError):
             figures.save_rendered(data, name, figures_dir=tmp_path)
+
+
+def test_committed_figures_are_readable_at_githubs_width():
+    """GitHub shows a README image at most about 880 px wide: no committed figure is wider than 3.2 : 1."""
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "figures").glob("*.png")):
+        width, height = Image.open(path).size
+        assert width / height <= 3.2, f"{path.name} is {width} × {height} ({width / height:.1f} : 1)"

@@ -73,6 +73,10 @@ def test_smoke_run(path, smoke):
         assert img.format in {"PNG", "GIF"}
     committed = {p.name for p in (ROOT / "figures").glob(prefix + "*")}
     assert set(figures) == committed, "the smoke run writes exactly the committed figures"
+    # and its results file, with the committed file's kinds of entries (keys name steps, so they differ in size)
+    written = json.loads((tmp_path / "figures" / path.stem / f"{path.stem}.json").read_text())
+    kept = json.loads((ROOT / "results" / f"{path.stem}.json").read_text())
+    assert written and {k.split(".")[0] for k in written} == {k.split(".")[0] for k in kept}
 
 
 @pytest.mark.notebooks

@@ -29,9 +29,9 @@ def test_put_takes_plain_values_and_lists(tmp_path):
     res.put("flag", True)
     res.put("ints", [np.int64(1), 2])
     assert res.values == {"steps": [228, 283, None], "flag": True, "ints": [1, 2]}
-    path = res.save()
-    assert path == tmp_path / "00_x.json"
-    assert json.loads(path.read_text()) == res.values
+    res.save()
+    assert res.path == tmp_path / "00_x.json"
+    assert json.loads(res.path.read_text()) == res.values
     assert load_results(tmp_path) == {"00_x": res.values}
 
 

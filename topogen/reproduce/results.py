@@ -98,11 +98,10 @@ class Results:
         self.put(key, number if any(c in printed for c in ".eE") else int(number))
         return text
 
-    def save(self):
-        """Write the file (sorted keys, atomically); returns its path."""
+    def save(self) -> None:
+        """Write the file to :attr:`path` (sorted keys, atomically)."""
         text = json.dumps(self.values, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
         _atomic_write(self.path, text.encode())
-        return self.path
 
 
 def load_results(folder=None) -> dict[str, dict]:
