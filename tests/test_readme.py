@@ -69,11 +69,12 @@ def _results_blocks(text: str):
     claims = rest.split("\n## ", 1)[0]
     results = text.split("\n## Results\n", 1)[1].split("\n## ", 1)[0]
     every = {p.name[:2] for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
-    body = top.split("\n\n", 1)[1]  # after the title line
-    for block in re.split(r"\n\s*\n", body):
+    finding = top[top.index("**What we found"):]  # the finding, its animations and its table
+    for block in re.split(r"\n\s*\n", finding):
         yield block, every
     for row in claims.splitlines():
-        yield row, set(re.findall(r"notebooks/(\d\d)_", row))
+        if row.startswith("|"):  # the claims table (the figure map beneath it quotes no result)
+            yield row, set(re.findall(r"notebooks/(\d\d)_", row))
     for section in re.split(r"\n(?=### )", results):
         head = re.match(r"### (\d\d) ", section)
         own = {head.group(1)} if head else set()
@@ -134,7 +135,7 @@ def test_every_readme_result_number_is_a_results_entry():
 
 def test_the_trace_check_catches_a_drifted_number():
     results = {"03_x": {"a.diff": -0.156, "a.ci": 0.865, "steps": 300, "share": 27.4, "range": [215, 283]}}
-    readme = ("# t\n\nintro\n\n## Claims and evidence\n\n| a | b |\n|---|---|\n"
+    readme = ("# t\n\n**What we found** 300 steps.\n\n## Claims and evidence\n\n| a | b |\n|---|---|\n"
               "| claim | −0.16 ± 0.87 at step 300, [03](notebooks/03_x.ipynb) |\n\n## Results\n\n### 03 — x\n\n"
               "`bottleneck0` in degree 1: gradient on 27% of steps 215–283 (95 % CI), 10-D.\n\n## Library\n")
     assert _untraced(readme, results) == []
