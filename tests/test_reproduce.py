@@ -158,7 +158,8 @@ def test_named_parameter_set_runs_into_its_own_folder(project, capsys):
     assert reproduce.main(args) == 0
     assert (figs / "01_tiny_line.png").read_bytes() == b"committed"  # never over the committed figures
     out = figs / "demo"
-    assert sorted(p.name for p in out.iterdir()) == ["01_tiny.ipynb", "01_tiny_line.png"]  # only the listed notebook
+    # only the listed notebook's outputs: the executed notebook, its figure and its results file
+    assert sorted(p.name for p in out.iterdir()) == ["01_tiny.ipynb", "01_tiny.json", "01_tiny_line.png"]
     text = (out / "01_tiny.ipynb").read_text()
     assert "slope = 5.0" in text and "fail = False" in text
     # an override that makes the notebook fail leaves the earlier outputs as they were
