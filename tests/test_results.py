@@ -26,9 +26,11 @@ def test_num_records_the_printed_number(tmp_path):
 def test_put_takes_plain_values_and_lists(tmp_path):
     res = Results("00_x", figures_dir=tmp_path)
     res.put("steps", np.array([228, 283, None], dtype=object))
-    res.put("flag", True)
+    res.put("flag", np.bool_(True))
     res.put("ints", [np.int64(1), 2])
-    assert res.values == {"steps": [228, 283, None], "flag": True, "ints": [1, 2]}
+    res.put("zero_d", np.array(0.5))
+    assert res.values == {"steps": [228, 283, None], "flag": True, "ints": [1, 2], "zero_d": 0.5}
+    assert res.values["flag"] is True
     res.save()
     assert res.path == tmp_path / "00_x.json"
     assert json.loads(res.path.read_text()) == res.values

@@ -42,6 +42,8 @@ def results_path(name: str, figures_dir=None):
 
 def _plain(value):
     """``value`` as JSON: numbers (NumPy's too), strings, None and lists or tuples of them."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # a NumPy or torch scalar
+        value = value.item()
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, numbers.Integral):
