@@ -90,7 +90,7 @@ def _table():
         for metric, d, p in (("m1", diffs[0], 0.004), ("m2", diffs[1], math.nan)):
             rows.append({"model": model, "step": 10, "metric": metric, "mean": 1.0, "ci": 0.1,
                          "diff": math.nan if d is None else d, "diff_ci": math.nan if d is None else abs(d) / 10,
-                         "p": math.nan if d is None else (p if d else math.nan)})
+                         "p": math.nan if d is None else (p if d else math.nan), "n": 5})
     return pd.DataFrame(rows)
 
 
@@ -108,6 +108,18 @@ def test_verdict_lines_holm_over_the_family_and_recorded(tmp_path):
     assert res.values["k.tests"] == 2
     with pytest.raises(ValueError, match="no single row"):
         verdict_lines(_table(), names, [("c", "m1", 10)])
+
+
+def test_a_not_distinguishable_verdict_states_the_detectable_effect(tmp_path):
+    table = _table()
+    table.loc[(table.model == "b") & (table.metric == "m1"), ["diff", "diff_ci", "p"]] = (0.02, 0.05, 0.3)
+    res = Results("00_x", figures_dir=tmp_path)
+    line = verdict_lines(table, {"m1": ("measure one", False)}, [("b", "m1", 10)], res, key="k")[0]
+    # sd = 0.05 sqrt(5) / t(0.975, 4); detectable = (t(0.975, 4) + t(0.8, 4)) sd / sqrt(5)
+    t975, t80 = 2.7764451051977987, 0.9409645724550244
+    expected = (t975 + t80) * 0.05 / t975
+    assert line.endswith(f"**not distinguishable from the VAE** (detectable at 5 seeds: ±{expected:.3f})")
+    assert res.values["k.b.m1.10.mde"] == round(expected, 3)
 
 
 def test_paired_tables_format():

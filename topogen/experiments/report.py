@@ -6,7 +6,11 @@ interval, from :func:`topogen.experiments.stats.evaluation_table`) is worded
 * **identical to the VAE** when every seed's difference is exactly 0;
 * **better / worse than the VAE** when the interval excludes 0 on the better /
   worse side *and* the Holm-adjusted p-value of its family is below 0.05;
-* **not distinguishable from the VAE** otherwise.
+* **not distinguishable from the VAE** otherwise, with the minimum detectable
+  effect at the seeds used (:func:`~topogen.experiments.stats.minimum_detectable_effect`:
+  the true difference a paired t-test at level 0.05 would detect with 80 %
+  power, from the spread of the paired differences). "Not distinguishable" is
+  not "no effect": it bounds an effect only to within about that size.
 
 The family is the set of comparisons one verdict list words together (the
 rows passed to :func:`verdict_lines`); its size is printed with the list.
@@ -17,9 +21,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .stats import holm
+from scipy import stats as sps
 
-__all__ = ["word", "paired_tables", "verdict_lines", "ALPHA"]
+from .stats import holm, minimum_detectable_effect
+
+__all__ = ["word", "paired_tables", "family_verdicts", "verdict_lines", "detectable", "ALPHA"]
 
 #: Family-wise error rate of a verdict list.
 ALPHA = 0.05
@@ -46,6 +52,17 @@ def word(diff: float, ci: float, higher_is_better: bool, p_adjusted: float = 0.0
     if (lo > 0 or hi < 0) and not p_adjusted >= ALPHA:  # NaN p: no variation, a constant non-zero difference
         return "better than the VAE" if (lo > 0) == higher_is_better else "worse than the VAE"
     return "not distinguishable from the VAE"
+
+
+def detectable(ci: float, n: int) -> float:
+    """The minimum detectable effect of a paired comparison from its 95 % half-width ``ci`` over ``n`` seeds.
+
+    The half-width is ``t_{0.975, n-1} · sd / √n``; the effect detected with 80 %
+    power at level 0.05 is ``(t_{0.975, n-1} + t_{0.8, n-1}) · sd / √n``.
+    """
+    n = int(n)
+    sd = float(ci) * np.sqrt(n) / sps.t.ppf(0.975, n - 1)
+    return minimum_detectable_effect(n, sd)
 
 
 def paired_tables(table: pd.DataFrame, models, digits: int = 3, index=("step", "metric")):
@@ -82,6 +99,36 @@ def paired_tables(table: pd.DataFrame, models, digits: int = 3, index=("step", "
     return values[[m for m in models if m in values.columns]], differences
 
 
+def family_verdicts(table: pd.DataFrame, names: dict, rows) -> pd.DataFrame:
+    """One family's comparisons with Holm's correction over the family and their verdicts.
+
+    Parameters
+    ----------
+    table : DataFrame
+        An :func:`evaluation_table` (or several concatenated).
+    names : dict
+        ``metric -> (label, higher_is_better)``.
+    rows : iterable of (model, metric, step)
+        The family.
+
+    Returns
+    -------
+    DataFrame
+        One row per comparison, in order: ``model, metric, step, diff, diff_ci, n, p, p_holm, verdict``.
+    """
+    picked = []
+    for model, metric, step in rows:
+        hit = table[(table.model == model) & (table.metric == metric) & (table.step == step)]
+        if len(hit) != 1:
+            raise ValueError(f"no single row for model {model!r}, metric {metric!r}, step {step!r}")
+        picked.append(hit.iloc[0])
+    out = pd.DataFrame([{k: r[k] for k in ("model", "metric", "step", "diff", "diff_ci", "n", "p")} for r in picked],
+                       columns=["model", "metric", "step", "diff", "diff_ci", "n", "p"])
+    out["p_holm"] = holm(out.p.to_numpy(dtype=float))
+    out["verdict"] = [word(r.diff, r.diff_ci, names[r.metric][1], r.p_holm) for r in out.itertuples()]
+    return out
+
+
 def verdict_lines(table: pd.DataFrame, names: dict, rows, results=None, key: str = "", digits: int = 3) -> list[str]:
     """Markdown lines wording each comparison of one family, with Holm's correction over the family.
 
@@ -98,27 +145,24 @@ def verdict_lines(table: pd.DataFrame, names: dict, rows, results=None, key: str
     digits : int
         Decimals of the difference and its interval.
     """
-    rows = list(rows)
-    picked = []
-    for model, metric, step in rows:
-        hit = table[(table.model == model) & (table.metric == metric) & (table.step == step)]
-        if len(hit) != 1:
-            raise ValueError(f"no single row for model {model!r}, metric {metric!r}, step {step!r}")
-        picked.append(hit.iloc[0])
-    adjusted = holm([r["p"] for r in picked])
-    n_tests = int(np.sum(~np.isnan(adjusted)))
+    family = family_verdicts(table, names, rows)
+    n_tests = int(family.p_holm.notna().sum())
     lines = []
-    for (model, metric, step), r, p in zip(rows, picked, adjusted, strict=True):
-        k = f"{key}.{model}.{metric}.{step}"
+    for r in family.itertuples():
+        k = f"{key}.{r.model}.{r.metric}.{r.step}"
 
         def num(name, value, spec, k=k):
             return results.num(f"{k}.{name}", value, spec) if results is not None else format(value, spec)
 
-        diff, ci = num("diff", r["diff"], f"+.{digits}f"), num("ci", r["diff_ci"], f".{digits}f")
-        test = "no variation" if np.isnan(p) else f"Holm p = {num('p_holm', p, '.2g')}"
-        lines.append(f"{model}: {names[metric][0]} at step {step}: {diff} ± {ci} ({test}) → "
-                     f"**{word(r['diff'], r['diff_ci'], names[metric][1], p)}**")
+        diff, ci = num("diff", r.diff, f"+.{digits}f"), num("ci", r.diff_ci, f".{digits}f")
+        test = "no variation" if np.isnan(r.p_holm) else f"Holm p = {num('p_holm', r.p_holm, '.2g')}"
+        line = f"{r.model}: {names[r.metric][0]} at step {r.step}: {diff} ± {ci} ({test}) → **{r.verdict}**"
+        if r.verdict.startswith("not distinguishable"):
+            mde = num("mde", detectable(r.diff_ci, r.n), f".{digits}f")
+            line += f" (detectable at {int(r.n)} seeds: ±{mde})"
+        lines.append(line)
     if results is not None:
         results.put(f"{key}.tests", n_tests)
-    lines.append(f"*{len(rows)} comparisons, {n_tests} with variation; p-values Holm-adjusted over those {n_tests}.*")
+    lines.append(f"*{len(family)} comparisons, {n_tests} with variation; p-values Holm-adjusted over those {n_tests}; "
+                 f"\"detectable\": the difference a paired t-test would detect with 80% power at the seeds used.*")
     return lines
