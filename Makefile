@@ -34,11 +34,14 @@ lint: $(STAMP)
 # MPLBACKEND set in the shell (Agg, say) would turn inline figures into "<Figure size ...>" text, so it is unset.
 # The notebooks name the kernel "python3": it is installed into .venv (pointing at .venv's Python) and
 # JUPYTER_PATH puts .venv's kernels first, so a user-level "python3" kernel cannot shadow it.
+# Kernels talk to the server over local IPC sockets (in Jupyter's runtime folder), not unencrypted TCP ports.
+KERNEL_FLAGS = --KernelManager.transport=ipc --KernelManager.ip="$$($(VENV)/bin/jupyter --runtime-dir)/topogen-kernel"
+
 lab: $(STAMP)
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (topogen .venv)" >/dev/null
 	$(VENV)/bin/jupyter trust notebooks/[0-9][0-9]_*.ipynb >/dev/null  # their outputs are the runner's
 	env -u MPLBACKEND JUPYTER_PATH="$(CURDIR)/$(VENV)/share/jupyter" $(VENV)/bin/jupyter lab --ServerApp.root_dir=. \
-		--LabApp.default_url=/lab/tree/notebooks $(LAB_FLAGS)
+		--LabApp.default_url=/lab/tree/notebooks $(KERNEL_FLAGS) $(LAB_FLAGS)
 
 lab-check: $(STAMP)
 	command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
