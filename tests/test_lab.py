@@ -104,8 +104,8 @@ def lab():
                 if " W " in line[:40] or "[W " in line[:3] or "WARNING" in line]
     print(f"screenshots in {shots}; server warnings: {len(warnings)}", *warnings[:20], sep="\n")
     shutil.rmtree(root, ignore_errors=True)
-    # One warning is left, by choice: jupyter_server's default ping timeout (90 000) exceeds its interval (30 000), which
-    # tornado reports; the settings that silence it make jupyter_server's own check close healthy connections.
+    # One warning is left, by choice: jupyter_server's default ping timeout (90 000) exceeds its interval (30 000),
+    # which tornado reports; the settings that silence it make jupyter_server's own check close healthy connections.
     assert not [w for w in warnings if "websocket_ping_timeout" not in w], warnings
 
 

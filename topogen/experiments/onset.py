@@ -115,8 +115,8 @@ def topovae_trace(data, seed: int, config: TrainConfig = TrainConfig(), *, stop_
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    out = {"grad": np.array(grad), "ratio": np.array(ratio).reshape(len(grad), topo.max_dim + 1), "bce": np.array(bce_log),
-           "onset": first_gradient_step(grad)}
+    out = {"grad": np.array(grad), "ratio": np.array(ratio).reshape(len(grad), topo.max_dim + 1),
+           "bce": np.array(bce_log), "onset": first_gradient_step(grad)}
     if keep_diagrams:
         out["diagrams"] = diagrams
     return out

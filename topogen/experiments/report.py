@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from scipy import stats as sps
 
 from .stats import holm, minimum_detectable_effect
