@@ -20,7 +20,7 @@ from topogen.experiments.training import PAPER_WEIGHTS, PUBLISHED_WEIGHTS, Train
 def test_the_trace_trains_topovae_as_train_paired_does(data, weights):
     """Bit for bit: the same BCE every step, the same gradient flags (none with the paper's weights at first)."""
     config = TrainConfig(steps=6, batch_size=32, weights=weights, eval_at=())
-    trace = topovae_trace(data, 2, config, keep_diagrams=True)
+    trace = topovae_trace(data, 2, config, keep_steps=6)
     log = train_paired(data, 2, config, models=("topovae",), progress=False)["topovae"]
     np.testing.assert_array_equal(trace["bce"], log.bce)
     np.testing.assert_array_equal(trace["grad"], log.topo_grad)
@@ -35,6 +35,10 @@ def test_stopping_at_onset_keeps_the_steps_before(data):
     config = TrainConfig(steps=4, batch_size=32, weights={"wasserstein0": 1.0}, eval_at=())
     trace = topovae_trace(data, 0, config, stop_at_onset=True)
     assert trace["onset"] == 0 and len(trace["grad"]) == 1
+    # a trace goes on to keep_steps, with the same onset and the same first step
+    kept = topovae_trace(data, 0, config, stop_at_onset=True, keep_steps=3)
+    assert kept["onset"] == 0 and len(kept["grad"]) == 3 and len(kept["diagrams"]) == 3
+    assert kept["bce"][0] == trace["bce"][0]
     assert first_gradient_step([False, False, True, True]) == 2 and first_gradient_step([False]) is None
 
 
@@ -71,8 +75,8 @@ def test_onset_unit_checks_the_training_set_size():
 
 @pytest.mark.slow
 def test_onset_unit_runs_on_a_cut_training_set():
-    out = onset_unit(1, batch_size=32, n_train=64, max_steps=3, keep_diagrams=True)
-    assert len(out["grad"]) == 3 and len(out["diagrams"]) == 3
+    out = onset_unit(1, batch_size=32, n_train=64, max_steps=3, trace_steps=2)
+    assert len(out["grad"]) == 3 and len(out["diagrams"]) == 2  # no gradient: to max_steps, diagrams of 2 steps
 
 
 def test_budget_rule_gives_notebook_04s_signature_weight(data):

