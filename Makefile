@@ -20,12 +20,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[notebooks,test,distributed]'
 	touch $(STAMP)
 
-# Everything but the browser check, which needs Chromium: `make lab-check` runs it (CI runs both).
+# Everything but the browser check, which needs Chromium: `make lab-check` runs it (CI runs both). The tests are
+# spread over the cores by pytest-xdist; tests that share a fixture's work carry one xdist_group.
+XDIST = -n auto --dist loadgroup
+
 test: lint
-	$(PY) -m pytest -m "not browser"
+	$(PY) -m pytest -m "not browser" $(XDIST)
 
 test-fast: lint
-	$(PY) -m pytest -m "not notebooks and not dask and not slow and not browser"
+	$(PY) -m pytest -m "not notebooks and not dask and not slow and not browser" $(XDIST)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check topogen tests benchmarks

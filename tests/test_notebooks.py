@@ -49,21 +49,34 @@ def test_notebook_conventions(path):
     assert not noise, f"stderr or errors in committed outputs: {noise[:1]}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def smoke(tmp_path_factory):
-    """Each notebook's smoke run, once: {stem: (output folder, figures)}; their times: benchmarks/bench_notebooks.py."""
-    out = {}
-    for path in NOTEBOOKS:
-        folder = tmp_path_factory.mktemp(path.stem)
-        results = reproduce.run([path.stem], smoke=True, output_dir=folder)
-        out[path.stem] = (folder, results[0].figures)
-    return out
+    """A notebook's smoke run, made once on first use: ``smoke(stem) -> (output folder, figures)``.
+
+    Each notebook runs in the test that first asks for it, so pytest-xdist
+    spreads the notebooks over its workers; a test reusing a run shares its
+    ``xdist_group``. Their times: ``benchmarks/bench_notebooks.py``.
+    """
+    runs = {}
+
+    def run(stem):
+        if stem not in runs:
+            folder = tmp_path_factory.mktemp(stem)
+            runs[stem] = (folder, reproduce.run([stem], smoke=True, output_dir=folder)[0].figures)
+        return runs[stem]
+
+    return run
+
+
+# notebook 03's smoke run is reused by its Dask test: both on one xdist worker
+SMOKE_CASES = [pytest.param(p, id=p.stem, marks=[pytest.mark.xdist_group("notebook03")] if p.stem[:3] == "03_" else [])
+               for p in NOTEBOOKS]
 
 
 @pytest.mark.notebooks
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SMOKE_CASES)
 def test_smoke_run(path, smoke):
-    tmp_path, figures = smoke[path.stem]
+    tmp_path, figures = smoke(path.stem)
     assert figures, "the notebook wrote no figure"
     prefix = path.stem[:3]
     for name in figures:
@@ -176,11 +189,12 @@ def test_paper_parameters_run_offline_on_idx_fixtures(tmp_path, monkeypatch):
 
 @pytest.mark.notebooks
 @pytest.mark.dask
+@pytest.mark.xdist_group("notebook03")
 def test_notebook_03_on_a_dask_cluster_equals_the_local_run(smoke, tmp_path):
     """papermill -p dask_scheduler tcp://...: the seeds run on a (loopback) Dask cluster, same results."""
     distributed = pytest.importorskip("distributed")
     stem = "03_mnist_vae_topovae"
-    local_dir, figures = smoke[stem]
+    local_dir, figures = smoke(stem)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
                                   processes=True) as cluster:
         params = tmp_path / "dask.yml"

@@ -33,11 +33,12 @@ def test_bad_parameters_are_named(kwargs, message):
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
-    """One cache folder for this module's studies: the evaluation classifier is trained once."""
+    """One cache folder for this module's studies: the evaluation classifier is trained once (one xdist worker)."""
     return tmp_path_factory.mktemp("cache")
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("study_cache")
 def test_a_small_study_trains_paired_seeds(cache, monkeypatch):
     monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(cache))
     study = mnist_study(n_seeds=2, steps=3, eval_steps=[2], batch_size=32, n_prior=64, topo_batches=2, n_jobs=1)
@@ -57,6 +58,7 @@ def test_a_small_study_trains_paired_seeds(cache, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("study_cache")
 def test_the_powered_placebo_arms_have_a_gradient_at_step_one_and_draw_the_nulls_noise(cache, monkeypatch):
     """Notebook 05's powered placebo: TopoVAE-pub and TopoVAE-Z reach the model from step 1, under the published
     (sequential) protocol, with the VAE of the null run; TopoVAE itself does not (its placebo is identical)."""
