@@ -41,6 +41,18 @@ def test_editing_a_dependency_changes_the_fingerprint(package_copy):
     assert caching.code_fingerprint("experiments.training") == after
 
 
+def test_an_import_added_by_an_edit_joins_the_fingerprint(package_copy):
+    """The imports are parsed once per edit of a module, and again after it."""
+    assert "experiments.plots" not in caching.module_dependencies("experiments.training")
+    training = package_copy / "experiments" / "training.py"
+    training.write_text(training.read_text() + "\nfrom . import plots  # noqa: E402,F401\n")
+    assert "experiments.plots" in caching.module_dependencies("experiments.training")
+    before = caching.code_fingerprint("experiments.training")
+    plots = package_copy / "experiments" / "plots.py"
+    plots.write_text(plots.read_text() + "\n# now a dependency of training\n")
+    assert caching.code_fingerprint("experiments.training") != before
+
+
 def test_editing_a_notebook_does_not_change_the_fingerprint(tmp_path):
     from topogen.reproduce.paths import repo_root
 

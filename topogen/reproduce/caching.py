@@ -42,9 +42,15 @@ def _source(name: str) -> Path | None:
     return None
 
 
-def _imports(name: str) -> set[str]:
+def _imports(name: str) -> frozenset[str]:
     """The topogen modules (dotted names relative to topogen) that module ``name`` imports."""
     path = _source(name)
+    return _parsed_imports(name, path, os.stat(path).st_mtime_ns)
+
+
+@cache
+def _parsed_imports(name: str, path: Path, stamp: int) -> frozenset[str]:
+    """:func:`_imports` of the source as of ``stamp`` (its modification time): parsed once per edit."""
     is_package = path.name == "__init__.py"
     package = name.split(".") if is_package else name.split(".")[:-1]
     found = set()
@@ -63,7 +69,7 @@ def _imports(name: str) -> set[str]:
         elif isinstance(node, ast.Import):
             found.update(".".join(alias.name.split(".")[1:]) for alias in node.names
                          if alias.name.split(".")[0] == "topogen")
-    return {m for m in found if m and _source(m) is not None}
+    return frozenset(m for m in found if m and _source(m) is not None)
 
 
 def module_dependencies(module: str) -> list[str]:
