@@ -160,7 +160,8 @@ def test_notebook_defaults_need_no_network(monkeypatch, tmp_path):
 
 
 @pytest.mark.notebooks
-def test_paper_parameters_run_offline_on_idx_fixtures(tmp_path, monkeypatch):
+@pytest.mark.parametrize("stem", ["05_controls_and_paper_protocol", "06_budgets_and_gradient_onset"])
+def test_paper_parameters_run_offline_on_idx_fixtures(stem, tmp_path, monkeypatch):
     """The paper's setting (FashionMNIST, 48 000 / 12 000 split) through its real path, in smoke size."""
     import numpy as np
     from conftest import write_idx
@@ -173,15 +174,17 @@ def test_paper_parameters_run_offline_on_idx_fixtures(tmp_path, monkeypatch):
     monkeypatch.setenv("TOPOGEN_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path / "cache"))
     paper = yaml.safe_load((ROOT / "notebooks" / "paper_parameters.yml").read_text())
-    stem = "05_controls_and_paper_protocol"
-    assert paper[stem]["dataset"] == "fashion" and paper[stem]["split"] == "paper" and paper[stem]["steps"] == 750
-    sized = {stem: {**paper[stem], **{k: v for k, v in SMOKE[stem].items() if k not in paper[stem] or k == "steps"},
+    assert paper[stem]["dataset"] == "fashion" and paper[stem]["split"] == "paper"
+    assert paper[stem].get("steps", 750) == 750 and paper[stem].get("onset_train_sizes", [48000])[-1] == 48000
+    # smoke sizes, but the paper's data, split and settings (the sizes cut to the 320 training images of the fixture)
+    sizes = {"steps", "onset_train_sizes"}
+    sized = {stem: {**paper[stem], **{k: v for k, v in SMOKE[stem].items() if k not in paper[stem] or k in sizes},
                     "batch_size": 32}}
     params = tmp_path / "paper_parameters.yml"
     params.write_text(yaml.safe_dump(sized))
     out = tmp_path / "out"
     results = reproduce.run([stem], parameters=params, output_dir=out)
-    assert results and set(results[0].figures) == {p.name for p in (ROOT / "figures").glob("05_*")}
+    assert results and set(results[0].figures) == {p.name for p in (ROOT / "figures").glob(f"{stem[:3]}*")}
     text = (out / f"{stem}.ipynb").read_text()
     assert "FashionMNIST from torchvision files: 320 train / 80 test images" in text
     assert np.all([(out / f).is_file() for f in results[0].figures])
