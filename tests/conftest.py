@@ -1,5 +1,15 @@
 """Shared fixtures and the gudhi oracle for the test suite."""
 
+import os
+
+# pytest-xdist runs one test process per core, so the libraries in each use one thread (set before NumPy, torch and
+# scikit-learn load; the notebooks' kernels and the workers the tests start inherit it). Two OpenMP threads in each of
+# two processes on two busy cores spin-wait for each other: scikit-learn's t-SNE of 150 points took 1.2 s on one
+# thread and 36 s on two while the other core was busy. Results do not depend on it (torch's thread count is fixed
+# where a result could). A value set by the user is kept.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 from pathlib import Path
 
 import gudhi
