@@ -1,4 +1,4 @@
-"""How notebooks 03–05 word and tabulate a paired comparison with the VAE: one rule, one table format.
+"""How notebooks 03–06 word and tabulate a paired comparison with the VAE: one rule, one table format.
 
 A paired result (the mean difference over seeds with its 95 % confidence
 interval, from :func:`topogen.experiments.stats.evaluation_table`) is worded

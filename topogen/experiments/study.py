@@ -1,6 +1,6 @@
 """The set-up the MNIST notebooks share: validated parameters, data, classifier, evaluator and seeds.
 
-Notebooks 03, 04 and 05 each train paired VAE / TopoVAE models over seeds and
+Notebooks 03 to 06 each train paired VAE / TopoVAE models over seeds and
 evaluate them the same way. :func:`mnist_study` validates their common
 parameters (each bad value raises ``ValueError`` naming the parameter), loads
 the data and the cached evaluation classifier, and returns a :class:`Study`
