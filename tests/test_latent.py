@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import loopback_cluster
 from scipy.spatial.distance import cdist
 from sklearn.manifold import trustworthiness
 
@@ -116,7 +117,7 @@ def test_parallel_evaluation_and_tsne_equal_the_serial_calls():
 def test_tsne_maps_are_the_same_in_every_process():
     """The same input gives the same map in this process and, call after call, in the workers of a Dask cluster
     (scikit-learn's float32 PCA scaling once gave a worker's second call a different map)."""
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     from topogen.experiments.latent import tsne_embeddings
 
     rng = np.random.default_rng(5)
@@ -124,8 +125,7 @@ def test_tsne_maps_are_the_same_in_every_process():
     from topogen.experiments.latent import _tsne
 
     here = [_tsne(z, 30.0, 0) for z in latents]
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
-                                  processes=True) as cluster:
+    with loopback_cluster() as cluster:
         for _ in range(2):
             maps = tsne_embeddings(latents, scheduler=cluster.scheduler_address)
             for a, b in zip(here, maps, strict=True):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import loopback_cluster
 from PIL import Image
 
 from topogen import reproduce
@@ -205,11 +206,10 @@ def test_notebook_defaults_need_no_network(monkeypatch, tmp_path):
 @pytest.mark.xdist_group("notebook03")
 def test_notebook_03_on_a_dask_cluster_equals_the_local_run(smoke, tmp_path):
     """papermill -p dask_scheduler tcp://...: the seeds run on a (loopback) Dask cluster, same results."""
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     stem = "03_mnist_vae_topovae"
     local_dir, _, figures = smoke(stem)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
-                                  processes=True) as cluster:
+    with loopback_cluster() as cluster:
         params = tmp_path / "dask.yml"
         params.write_text(yaml.safe_dump({stem: {**SMOKE[stem], "dask_scheduler": cluster.scheduler_address}}))
         reproduce.run([stem], smoke=True, output_dir=tmp_path / "out", smoke_parameters=params)

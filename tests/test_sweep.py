@@ -4,6 +4,7 @@ import functools
 
 import numpy as np
 import pytest
+from conftest import loopback_cluster
 
 from topogen.experiments import ablation
 from topogen.experiments.ablation import matched_weights, synthetic_trial
@@ -44,9 +45,8 @@ def test_cache_answers_a_rerun(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def dask_address():
     """A loopback Dask cluster of two single-threaded worker processes, shared by this module's Dask tests."""
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
-                                  processes=True) as cluster:
+    pytest.importorskip("distributed")
+    with loopback_cluster() as cluster:
         yield cluster.scheduler_address
 
 
@@ -296,8 +296,7 @@ def test_a_worker_killed_mid_sweep_changes_nothing(tmp_path, monkeypatch):
              for s in range(16)]
     local = sweep.run_sweep(synthetic_trial, units, backend="sequential", cache=False)
     monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
-                                  processes=True) as cluster, distributed.Client(cluster) as client:
+    with loopback_cluster() as cluster, distributed.Client(cluster) as client:
         victim = sorted(client.run(os.getpid).values())[0]
         killer = threading.Timer(1.5, os.kill, (victim, signal.SIGKILL))
         killer.start()
