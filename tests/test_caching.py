@@ -30,15 +30,30 @@ def test_editing_a_dependency_changes_the_fingerprint(package_copy):
     before = caching.code_fingerprint("experiments.training")
     assert caching.code_fingerprint("experiments.training") == before  # stable
     unrelated = package_copy / "experiments" / "plots.py"
-    unrelated.write_text(unrelated.read_text() + "\n# an edit elsewhere\n")
+    unrelated.write_text(unrelated.read_text() + "\nEDITED = 1\n")
     assert caching.code_fingerprint("experiments.training") == before
     terms = package_copy / "terms.py"  # imported by training through losses
-    terms.write_text(terms.read_text() + "\n# a change to the regularizers\n")
+    terms.write_text(terms.read_text().replace("delta=1e-3", "delta=1e-4", 1))
     after = caching.code_fingerprint("experiments.training")
     assert after != before
     runner = package_copy / "reproduce" / "runner.py"  # machinery: never part of a key
-    runner.write_text(runner.read_text() + "\n# an edit of the runner\n")
+    runner.write_text(runner.read_text() + "\nEDITED = 1\n")
     assert caching.code_fingerprint("experiments.training") == after
+
+
+def test_docstrings_comments_and_layout_are_not_part_of_the_fingerprint(package_copy):
+    """What cannot change a result keeps the caches; a string that is not a docstring is code."""
+    before = caching.code_fingerprint("experiments.training")
+    losses = package_copy / "losses.py"  # imported by training
+    source = losses.read_text()
+    edited = source.replace('"""', '"""Edited. ', 1)  # the module docstring
+    edited = edited.replace("\nclass ", "\n\n# a new comment\n\nclass ", 1)  # a comment and blank lines
+    edited = edited.replace("    def forward(self", '    def forward(  # wrapped\n        self', 1)  # layout
+    assert edited.count("Edited. ") == 1 and "# a new comment" in edited and "# wrapped" in edited
+    losses.write_text(edited)
+    assert caching.code_fingerprint("experiments.training") == before
+    losses.write_text(edited + '\n_NOTE = "a string constant is code"\n')
+    assert caching.code_fingerprint("experiments.training") != before
 
 
 def test_an_import_added_by_an_edit_joins_the_fingerprint(package_copy):
@@ -49,7 +64,7 @@ def test_an_import_added_by_an_edit_joins_the_fingerprint(package_copy):
     assert "experiments.plots" in caching.module_dependencies("experiments.training")
     before = caching.code_fingerprint("experiments.training")
     plots = package_copy / "experiments" / "plots.py"
-    plots.write_text(plots.read_text() + "\n# now a dependency of training\n")
+    plots.write_text(plots.read_text() + "\nEDITED = 1  # now a dependency of training\n")
     assert caching.code_fingerprint("experiments.training") != before
 
 

@@ -1,10 +1,12 @@
 """Result caches that never go stale and never crash on a broken file.
 
 A cache key must change whenever anything the cached value depends on
-changes, the code included: :func:`code_fingerprint` hashes the source of a
+changes, the code included: :func:`code_fingerprint` hashes the code of a
 ``topogen`` module and of every ``topogen`` module it imports, transitively,
 so editing ``losses.py`` invalidates cached training runs while editing a
 notebook's markdown (or an unrelated module such as ``experiments/plots.py``) does not.
+The code is the module's syntax tree without its docstrings: a docstring,
+a comment or a line break changes no result, so it changes no key.
 
 :func:`load` reads a cached file with ``torch.load(..., weights_only=True)``
 and treats a truncated or unreadable file as missing (with a warning): the
@@ -91,17 +93,36 @@ def module_dependencies(module: str) -> list[str]:
     return sorted(seen)
 
 
+def _code(path: Path) -> bytes:
+    """The code of a module: its syntax tree without docstrings (comments and layout are not in the tree).
+
+    The tree's text form follows Python's version (3.13 prints it more tersely), so a cache
+    written under one minor version of Python is recomputed under another.
+    """
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:]
+    return ast.dump(tree).encode()
+
+
 @cache
 def _fingerprint(modules: tuple, stamps: tuple) -> str:
     h = hashlib.sha256()
     for name in modules:
         h.update(name.encode())
-        h.update(_source(name).read_bytes())
+        h.update(_code(_source(name)))
     return h.hexdigest()[:16]
 
 
 def code_fingerprint(*modules: str) -> str:
-    """A short hash of the source of ``modules`` (``"losses"``, ``"experiments.training"``) and their imports."""
+    """A short hash of the code of ``modules`` (``"losses"``, ``"experiments.training"``) and their imports.
+
+    Docstrings, comments and layout are left out (:func:`_code`): editing them keeps every cache.
+    """
     names = sorted({dep for m in modules for dep in module_dependencies(m)})
     stamps = tuple(os.stat(_source(n)).st_mtime_ns for n in names)  # re-read on edit
     return _fingerprint(tuple(names), stamps)
