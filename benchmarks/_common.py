@@ -27,8 +27,8 @@ def mnist_like(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(fake, dtype=torch.float32), real
 
 
-def median_times(fns: dict, repeats: int = 30, warmup: int = 3) -> dict:
-    """Median wall time (s) of each zero-argument callable, run interleaved round-robin."""
+def interleaved_times(fns: dict, repeats: int = 30, warmup: int = 3) -> dict:
+    """Wall times (s) of each zero-argument callable, run round-robin: sample i of each comes from round i."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -38,7 +38,26 @@ def median_times(fns: dict, repeats: int = 30, warmup: int = 3) -> dict:
             t0 = time.perf_counter()
             fn()
             samples[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in samples.items()}
+    return {k: np.asarray(v) for k, v in samples.items()}
+
+
+def median_times(fns: dict, repeats: int = 30, warmup: int = 3) -> dict:
+    """Median wall time (s) of each zero-argument callable, run interleaved round-robin."""
+    return {k: statistics.median(v) for k, v in interleaved_times(fns, repeats, warmup).items()}
+
+
+def ratio_interval(a, b, level: float = 0.95, n_boot: int = 4000, seed: int = 0) -> tuple:
+    """``median(a) / median(b)`` of interleaved samples and its bootstrap percentile interval.
+
+    The rounds are resampled together (sample i of ``a`` and of ``b`` ran side by side), so a
+    machine that slows down for a while slows both. An interval that holds 1 is parity within
+    this run's noise.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    idx = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))
+    boot = np.median(a[idx], axis=1) / np.median(b[idx], axis=1)
+    low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    return float(np.median(a) / np.median(b)), float(low), float(high)
 
 
 def machine() -> str:

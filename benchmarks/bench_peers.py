@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import median_times, mnist_like, parse_args, vae_step_ms  # noqa: E402
+from _common import interleaved_times, mnist_like, parse_args, ratio_interval, vae_step_ms  # noqa: E402
 
 from topogen import TopologicalLoss, loss_signature, vr_persistence  # noqa: E402
 from topogen.signature import _longest_edge, _pairing, _select  # noqa: E402
@@ -146,7 +146,8 @@ def main():
     VR, W, Sig = peer()
     print(f"# torch-topological {version('torch-topological')}, giotto-ph {version('giotto-ph')}, "
           f"POT {version('POT')}; VAE step (B = 128) {vae_step_ms():.1f} ms on this machine")
-    print(f"{'N':>4} {'feature':<34} {'topogen ms':>10} {'peer ms':>9} {'ratio':>6}  values")
+    print("# ratio = topogen / peer, ratio of medians with its 95 % bootstrap interval over the interleaved rounds")
+    print(f"{'N':>4} {'feature':<34} {'topogen ms':>10} {'peer ms':>9} {'ratio [95 % interval]':>22}  values")
     for n in args.sizes:
         fake, real, latent = clouds(n)
         rows = []
@@ -163,10 +164,11 @@ def main():
         rows.append(("signature, ½‖·‖₂ (the peer's)", norm, theirs, same, 1))
         for name, ours, theirs, same, scale in rows:
             reps = max(5, args.repeats // scale)
-            t = median_times({"ours": ours, "peer": theirs}, repeats=reps)
+            t = interleaved_times({"ours": ours, "peer": theirs}, repeats=reps)
+            ratio, low, high = ratio_interval(t["ours"], t["peer"])
             verdict = same if isinstance(same, str) else ("agree" if same else "DIFFER")
-            print(f"{n:>4} {name:<34} {1e3 * t['ours']:>10.2f} {1e3 * t['peer']:>9.2f} "
-                  f"{t['ours'] / t['peer']:>6.2f}  {verdict}", flush=True)
+            print(f"{n:>4} {name:<34} {1e3 * np.median(t['ours']):>10.2f} {1e3 * np.median(t['peer']):>9.2f} "
+                  f"{ratio:>6.2f} [{low:.2f}, {high:.2f}]{'':>4}  {verdict}", flush=True)
 
 
 if __name__ == "__main__":
