@@ -47,16 +47,22 @@ def _source(name: str) -> Path | None:
 def _imports(name: str) -> frozenset[str]:
     """The topogen modules (dotted names relative to topogen) that module ``name`` imports."""
     path = _source(name)
-    return _parsed_imports(name, path, os.stat(path).st_mtime_ns)
+    return _read(name, path, os.stat(path).st_mtime_ns)[0]
 
 
 @cache
-def _parsed_imports(name: str, path: Path, stamp: int) -> frozenset[str]:
-    """:func:`_imports` of the source as of ``stamp`` (its modification time): parsed once per edit."""
+def _read(name: str, path: Path, stamp: int) -> tuple[frozenset[str], bytes]:
+    """The source as of ``stamp`` (its modification time), parsed once per edit: the topogen modules it imports, and
+    its code, the syntax tree without docstrings (comments and layout are not in the tree).
+
+    The tree's text form follows Python's version (3.13 prints it more tersely), so a cache
+    written under one minor version of Python is recomputed under another.
+    """
+    tree = ast.parse(path.read_text())
     is_package = path.name == "__init__.py"
     package = name.split(".") if is_package else name.split(".")[:-1]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             if node.level:  # relative: from .losses import x, from ..reproduce import sweep, from . import data
                 up = package[: len(package) - (node.level - 1)] if node.level > 1 else package
@@ -71,7 +77,10 @@ def _parsed_imports(name: str, path: Path, stamp: int) -> frozenset[str]:
         elif isinstance(node, ast.Import):
             found.update(".".join(alias.name.split(".")[1:]) for alias in node.names
                          if alias.name.split(".")[0] == "topogen")
-    return frozenset(m for m in found if m and _source(m) is not None)
+        elif (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+              and ast.get_docstring(node, clean=False) is not None):
+            node.body = node.body[1:]
+    return frozenset(m for m in found if m and _source(m) is not None), ast.dump(tree).encode()
 
 
 def module_dependencies(module: str) -> list[str]:
@@ -93,35 +102,19 @@ def module_dependencies(module: str) -> list[str]:
     return sorted(seen)
 
 
-def _code(path: Path) -> bytes:
-    """The code of a module: its syntax tree without docstrings (comments and layout are not in the tree).
-
-    The tree's text form follows Python's version (3.13 prints it more tersely), so a cache
-    written under one minor version of Python is recomputed under another.
-    """
-    tree = ast.parse(path.read_text())
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
-            node.body = body[1:]
-    return ast.dump(tree).encode()
-
-
 @cache
 def _fingerprint(modules: tuple, stamps: tuple) -> str:
     h = hashlib.sha256()
-    for name in modules:
+    for name, stamp in zip(modules, stamps, strict=True):
         h.update(name.encode())
-        h.update(_code(_source(name)))
+        h.update(_read(name, _source(name), stamp)[1])
     return h.hexdigest()[:16]
 
 
 def code_fingerprint(*modules: str) -> str:
     """A short hash of the code of ``modules`` (``"losses"``, ``"experiments.training"``) and their imports.
 
-    Docstrings, comments and layout are left out (:func:`_code`): editing them keeps every cache.
+    Docstrings, comments and layout are left out (:func:`_read`): editing them keeps every cache.
     """
     names = sorted({dep for m in modules for dep in module_dependencies(m)})
     stamps = tuple(os.stat(_source(n)).st_mtime_ns for n in names)  # re-read on edit
