@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import gudhi_diagrams, sort_diagram
 
-from topogen.persistence import edge_lengths, prefetch_persistence, vr_persistence
+from topogen.persistence import edge_lengths, pairwise_distances, prefetch_persistence, vr_persistence
 
 
 def assert_same_diagrams(points: np.ndarray, atol: float = 1e-5, max_dim: int = 1) -> None:
@@ -143,11 +143,21 @@ def test_runs_on_the_points_device(rng):
     assert vr_persistence(x).diagram(1).device == x.device
 
 
+def test_pairwise_distances_match_the_definition(rng):
+    x = torch.tensor(rng.normal(size=(40, 784)) * 3.0, dtype=torch.float32)
+    x[7] = x[3]  # a duplicate: the Gram formula's cancellation leaves about 1e-6 there, never NaN
+    d = pairwise_distances(x)
+    ref = np.linalg.norm(x.double().numpy()[:, None] - x.double().numpy()[None], axis=2)
+    assert d.dtype == np.float64 and not np.diag(d).any()
+    np.testing.assert_allclose(d, ref, rtol=1e-12, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "points, message",
     [
         (torch.tensor([[0.0, float("nan")], [1.0, 1.0]]), "NaN or inf"),
         (torch.tensor([[0.0, float("inf")], [1.0, 1.0]]), "NaN or inf"),
+        (torch.tensor([[0.0, 1e200], [1.0, -1e200]], dtype=torch.float64), "too large"),
         (torch.zeros((1, 3)), "at least 2 points"),
         (torch.tensor(1.0), "at least 2 dimensions"),
         (torch.zeros(5), "at least 2 dimensions"),

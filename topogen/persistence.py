@@ -92,9 +92,8 @@ class _EdgeLengths(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         diff, length, u, v = ctx.saved_tensors
-        positive = length > 0
         # d|x_u - x_v| / dx_u = (x_u - x_v) / |x_u - x_v|, and 0 for a zero-length edge
-        scale = torch.where(positive, grad / torch.where(positive, length, torch.ones_like(length)), 0.0)
+        scale = (grad / length).masked_fill_(length == 0, 0.0)
         g = diff * scale[:, None]  # not in place: backward may run again (retain_graph)
         out = torch.zeros((ctx.n_points, diff.shape[1]), dtype=diff.dtype, device=diff.device)
         out.index_add_(0, u, g)
@@ -242,9 +241,8 @@ def pairwise_distances(points: torch.Tensor) -> np.ndarray:
     """Dense float64 Euclidean distance matrix of an ``(N, D)`` tensor (no grad)."""
     x = points.detach().to(dtype=torch.float64)
     sq = (x * x).sum(dim=1)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
-    d2.clamp_(min=0.0)
-    d2.fill_diagonal_(0.0)
+    d2 = sq[:, None] + sq[None, :]
+    d2.sub_((x @ x.T).mul_(2.0)).clamp_(min=0.0).fill_diagonal_(0.0)
     return d2.sqrt_().cpu().numpy()
 
 
@@ -278,7 +276,7 @@ def vr_persistence(points, max_dim: int = 1) -> Persistence:
     max_dim = _check_max_dim(max_dim)
     flat = as_point_tensor(points, check_finite=False)
     dist = pairwise_distances(flat)
-    if not np.isfinite(dist).all():  # NaN/inf coordinates poison their rows
+    if not np.isfinite(dist.max()):  # NaN/inf coordinates poison their rows
         if not bool(torch.isfinite(flat).all()):
             raise ValueError("points contains NaN or inf coordinates")
         raise ValueError("points are too large: their squared distances overflow float64")
