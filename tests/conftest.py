@@ -67,6 +67,15 @@ def loopback_cluster():
                                     dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False})
 
 
+@pytest.fixture(scope="session")
+def dask_address():
+    """The address of a loopback cluster (:func:`loopback_cluster`) started on first use and shared by every Dask
+    test of this test process: one cluster start per process, not one per test."""
+    pytest.importorskip("distributed")
+    with loopback_cluster() as cluster:
+        yield cluster.scheduler_address
+
+
 def weights_sum(model) -> dict:
     """A deterministic stand-in evaluator (module level: it travels to workers)."""
     with torch.no_grad():

