@@ -95,10 +95,11 @@ def test_a_study_on_a_dask_cluster_trains_the_runs_of_a_local_one(cache, monkeyp
     import distributed
 
     monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(cache))
-    sizes = dict(n_seeds=2, steps=3, eval_steps=[2], batch_size=32, n_prior=64, topo_batches=2, use_cache=False)
+    sizes = dict(n_seeds=2, steps=3, eval_steps=[2], batch_size=32, n_prior=64, topo_batches=2)
+    # the local runs of test_a_small_study_trains_paired_seeds: from this module's cache after that test
     local, _ = mnist_study(n_jobs=1, **sizes).train(["vae", "topovae"])
     with distributed.Client(dask_address) as client, distributed.get_task_stream(client) as stream:
-        remote, cached = mnist_study(dask_scheduler=dask_address, **sizes).train(["vae", "topovae"])
+        remote, cached = mnist_study(dask_scheduler=dask_address, use_cache=False, **sizes).train(["vae", "topovae"])
     assert stream.data, "no task ran on the cluster"
     assert cached == [False, False]
     for here, there in zip(local, remote, strict=True):
