@@ -49,6 +49,12 @@ def test_notebook_conventions(path):
     assert not noise, f"stderr or errors in committed outputs: {noise[:1]}"
 
 
+# A smoke run's units run in its kernel (n_jobs 1): pytest-xdist already keeps every core busy, so a pool of workers
+# would only add their start-ups (alone on 2 cores, notebook 03's smoke run took 31-33 CPU-seconds against 40-45
+# with two loky workers, 04's 87 against 88-97). The parallel paths give the serial bits: tests/test_sweep.py,
+# tests/test_runs.py, tests/test_latent.py.
+IN_THE_KERNEL = {"n_jobs": 1}
+
 PAPER = yaml.safe_load((ROOT / "notebooks" / "paper_parameters.yml").read_text()) or {}
 
 
@@ -75,7 +81,7 @@ def _paper_run(stem: str, folder: Path):
     with pytest.MonkeyPatch.context() as env:  # the notebook's process inherits these
         env.setenv("TOPOGEN_DATA_DIR", str(folder / "data"))
         env.setenv("TOPOGEN_CACHE_DIR", str(folder / "cache"))
-        (result,) = reproduce.run([stem], parameters=params, output_dir=out)
+        (result,) = reproduce.run([stem], parameters=params, output_dir=out, overrides=IN_THE_KERNEL)
     return out, out / f"{stem}.ipynb", result.figures
 
 
@@ -90,7 +96,7 @@ def _smoke_run(stem, folder):
     """
     if stem in PAPER:
         return _paper_run(stem, folder)
-    (result,) = reproduce.run([stem], smoke=True, output_dir=folder)
+    (result,) = reproduce.run([stem], smoke=True, output_dir=folder, overrides=IN_THE_KERNEL)
     return folder / "figures" / stem, folder / "notebooks" / f"{stem}.ipynb", result.figures
 
 
