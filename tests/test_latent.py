@@ -113,11 +113,10 @@ def test_parallel_evaluation_and_tsne_equal_the_serial_calls():
 
 @pytest.mark.slow
 @pytest.mark.dask
-@pytest.mark.xdist_group("sweep_cluster")  # with the other tests on the shared cluster
+@pytest.mark.xdist_group("dask_cluster")  # with the other tests on the shared cluster
 def test_tsne_maps_are_the_same_in_every_process(dask_address):
     """The same input gives the same map in this process and, call after call, in the workers of a Dask cluster
     (scikit-learn's float32 PCA scaling once gave a worker's second call a different map)."""
-    pytest.importorskip("distributed")
     from topogen.experiments.latent import tsne_embeddings
 
     rng = np.random.default_rng(5)

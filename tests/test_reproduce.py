@@ -242,7 +242,7 @@ for address in sorted(set(run_sweep(where, [{"k": k} for k in range(4)], cache=F
 
 @pytest.mark.notebooks
 @pytest.mark.dask
-@pytest.mark.xdist_group("sweep_cluster")  # with the other tests on the shared cluster
+@pytest.mark.xdist_group("dask_cluster")  # with the other tests on the shared cluster
 def test_the_dask_scheduler_parameter_sends_a_notebooks_sweeps_to_that_cluster(project, dask_address):
     """``python -m topogen.reproduce NN -p dask_scheduler tcp://...``: the notebook's units run on that cluster's
     workers (that a study's runs there are the local runs' bits: tests/test_study.py)."""

@@ -43,7 +43,7 @@ def test_cache_answers_a_rerun(tmp_path, monkeypatch):
 
 
 @pytest.mark.dask
-@pytest.mark.xdist_group("sweep_cluster")
+@pytest.mark.xdist_group("dask_cluster")
 def test_dask_cluster_gives_the_same_results(dask_address):
     serial = sweep.run_sweep(synthetic_trial, CONFIGS, backend="sequential", cache=False)
     _same(serial, sweep.run_sweep(synthetic_trial, CONFIGS, cache=False, scheduler=dask_address))
@@ -180,7 +180,7 @@ def test_units_run_on_one_core_whatever_the_backend(backend):
 
 
 @pytest.mark.dask
-@pytest.mark.xdist_group("sweep_cluster")
+@pytest.mark.xdist_group("dask_cluster")
 def test_units_run_on_one_core_on_dask(dask_address):
     # joblib's Dask backend would hand a unit's own joblib calls (scikit-learn's) back to the cluster
     from joblib import effective_n_jobs
@@ -233,7 +233,7 @@ def test_the_bar_is_tqdm_and_silent_in_batch_runs(monkeypatch, capsys):
 
 
 @pytest.mark.dask
-@pytest.mark.xdist_group("sweep_cluster")
+@pytest.mark.xdist_group("dask_cluster")
 def test_a_bar_counts_the_units_done_on_dask(dask_address, monkeypatch):
     from joblib import effective_n_jobs
 
@@ -251,7 +251,7 @@ class _Holder:
 
 
 @pytest.mark.dask
-@pytest.mark.xdist_group("sweep_cluster")
+@pytest.mark.xdist_group("dask_cluster")
 def test_a_large_shared_argument_reaches_the_cluster_once(dask_address):
     # an argument every unit shares is scattered once; otherwise Dask sends it inside every task and warns
     # "Sending large graph" into the notebook
