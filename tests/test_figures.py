@@ -66,6 +66,27 @@ def test_mean_ci_band_widths():
     plt.close(fig)
 
 
+
+@pytest.mark.parametrize("steps, asked, window", [(40, 10, 10), (40, 7, 7), (6, 10, 6)])  # a run shorter than asked
+def test_gradient_path_is_the_moving_share_of_seeds_with_a_gradient(steps, asked, window):
+    from types import SimpleNamespace
+
+    from matplotlib.colors import same_color
+
+    flags = np.random.default_rng(0).random((3, 2, steps)) < 0.4  # seed x model x step
+    runs = [{m: SimpleNamespace(topo_grad=flags[s, j]) for j, m in enumerate("ab")} for s in range(3)]
+    fig = plotting.gradient_path_figure(runs, ["a", "b"], window=asked, title="t", caption="c")
+    ax = fig.axes[0]
+    for j, line in enumerate(ax.get_lines()):
+        share = flags[:, j].mean(0)  # the share of seeds, then a centred mean of `window` steps, zero beyond the ends
+        ends = [i + (window - 1) // 2 for i in range(steps)]
+        expected = [share[max(0, e - window + 1):e + 1].sum() / window for e in ends]
+        np.testing.assert_allclose(line.get_ydata(), expected, atol=1e-15)
+        np.testing.assert_array_equal(line.get_xdata(), np.arange(1, steps + 1))
+        assert same_color(line.get_color(), f"C{j + 1}")  # C0 is the VAE's
+    assert ax.get_ylabel().endswith(f"({window}-step moving average)")
+    plt.close(fig)
+
 def test_animations_rendered_in_workers_are_the_same_bytes(tmp_path):
     from topogen.experiments.clouds import sphere
     from topogen.reproduce.sweep import run_sweep

@@ -14,19 +14,9 @@ import torch
 
 from ..reproduce.figures import gif_bytes, png_image
 
-__all__ = [
-    "plot_diagram",
-    "plot_cloud",
-    "plot_cloud3d",
-    "animation_gif",
-    "image_grid",
-    "image_grid_panels",
-    "mean_ci_band",
-    "deformation_figure",
-    "forest_plot",
-    "architecture_figure",
-    "DEGREE_COLORS",
-]
+__all__ = ["plot_diagram", "plot_cloud", "plot_cloud3d", "animation_gif", "image_grid", "image_grid_panels",
+           "mean_ci_band", "gradient_path_figure", "deformation_figure", "forest_plot", "architecture_figure",
+           "DEGREE_COLORS"]
 
 #: One color per homology degree, used by every diagram plot.
 DEGREE_COLORS = {0: "#1f77b4", 1: "#d62728", 2: "#2ca02c"}
@@ -212,6 +202,40 @@ def mean_ci_band(ax, x, values, label: str, color=None, confidence: float = 0.95
     (line,) = ax.plot(x, mean, label=label, color=color)
     ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.25, lw=0)
     return ax
+
+
+def gradient_path_figure(runs, models, *, window: int, title: str, caption: str = ""):
+    """Share of seeds whose topological term had a gradient, step by step, as a centred moving average.
+
+    Parameters
+    ----------
+    runs : list of dict
+        Per seed, model name → run history whose ``topo_grad`` flags each step.
+    models : sequence of str
+        The models drawn, in colours ``C1``, ``C2``, … (``C0`` is the VAE's).
+    window : int
+        Steps of the moving average, shortened to the run when the run is shorter.
+    title, caption : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    steps = len(runs[0][models[0]].topo_grad)
+    window = min(window, steps)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    x = np.arange(1, steps + 1)
+    for i, name in enumerate(models, start=1):
+        frac = np.array([r[name].topo_grad for r in runs]).mean(0)
+        ax.plot(x, np.convolve(frac, np.ones(window) / window, mode="same"), label=name, color=f"C{i}")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"share of seeds with a gradient\n({window}-step moving average)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.text(0.01, 0.01, caption, fontsize=6.5, color="0.3")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
 
 
 def deformation_figure(history, title: str = "", caption: str = ""):
