@@ -33,40 +33,13 @@ from .validation import count as _count
 from .validation import finite as _finite
 from .validation import positive as _positive
 
-__all__ = [
-    "PAPER_TERMS",
-    "ALL_TERMS",
-    "DEGREE2_TERMS",
-    "SIGNATURE_TERMS",
-    "TERMS",
-    "TERM_DEGREE",
-    "TERM_KIND",
-    "loss_bottleneck0",
-    "loss_bottleneck1",
-    "loss_persentropy0",
-    "loss_persentropy1",
-    "loss_dsigma0",
-    "loss_dsigma1",
-    "loss_density",
-    "loss_wasserstein0",
-    "loss_wasserstein1",
-    "loss_bottleneck2",
-    "loss_wasserstein2",
-    "loss_persentropy2",
-    "loss_dsigma2",
-    "loss_push0",
-]
+__all__ = ["PAPER_TERMS", "ALL_TERMS", "DEGREE2_TERMS", "SIGNATURE_TERMS", "TERMS", "TERM_DEGREE", "TERM_KIND",
+           "loss_bottleneck0", "loss_bottleneck1", "loss_persentropy0", "loss_persentropy1", "loss_dsigma0",
+           "loss_dsigma1", "loss_density", "loss_wasserstein0", "loss_wasserstein1", "loss_bottleneck2",
+           "loss_wasserstein2", "loss_persentropy2", "loss_dsigma2", "loss_push0"]
 
 #: The paper's seven regularizers, in the order of its weight vector.
-PAPER_TERMS = (
-    "bottleneck0",
-    "bottleneck1",
-    "persentropy0",
-    "persentropy1",
-    "dsigma0",
-    "dsigma1",
-    "density",
-)
+PAPER_TERMS = ("bottleneck0", "bottleneck1", "persentropy0", "persentropy1", "dsigma0", "dsigma1", "density")
 #: The paper's seven plus Wasserstein, degrees 0 and 1: the diagram terms the ablations compare.
 ALL_TERMS = PAPER_TERMS + ("wasserstein0", "wasserstein1")
 #: Diagram terms in degree 2 (voids), beside the paper's list (which keeps its meaning).
@@ -226,29 +199,10 @@ def loss_dsigma1(points, true_points, *, persistence=None, true_persistence=None
     return _term("dsigma", 1, points, true_points, persistence, true_persistence, sigma=sigma)
 
 
-def loss_density(
-    points,
-    true_points,
-    *,
-    persistence=None,
-    true_persistence=None,
-    sigma=0.2,
-    scale=0.002,
-    maxrange=35.0,
-    npoints=30,
-):
-    return _term(
-        "density",
-        0,
-        points,
-        true_points,
-        persistence,
-        true_persistence,
-        sigma=sigma,
-        scale=scale,
-        maxrange=maxrange,
-        npoints=npoints,
-    )
+def loss_density(points, true_points, *, persistence=None, true_persistence=None, sigma=0.2, scale=0.002,
+                 maxrange=35.0, npoints=30):
+    return _term("density", 0, points, true_points, persistence, true_persistence, sigma=sigma, scale=scale,
+                 maxrange=maxrange, npoints=npoints)
 
 
 def loss_wasserstein0(points, true_points, *, persistence=None, true_persistence=None, q=1.0):
