@@ -287,9 +287,9 @@ def test_topological_loss_by_name_and_degree(rng, monkeypatch):
     calls = []
     real = L.vr_persistence
 
-    def counting(points, max_dim=1):
+    def counting(points, max_dim=1, **kwargs):
         calls.append(max_dim)
-        return real(points, max_dim=max_dim)
+        return real(points, max_dim=max_dim, **kwargs)
 
     monkeypatch.setattr(terms, "vr_persistence", counting)
     value = loss0(tx, ty)
@@ -356,6 +356,7 @@ def test_fixed_target_is_prepared_once_and_never_stale(rng, monkeypatch):
         ({"density": float("inf")}, "must be finite"),
         ("bottleneck0", "list of 7 numbers or a mapping"),
         ([1, "a", 0, 0, 0, 0, 0], "real number"),
+        ({"bottleneck0": "1"}, "real number"),  # a string is not a weight, even one float() would read
     ],
 )
 def test_bad_weights_raise(weights, message):
@@ -384,8 +385,12 @@ def test_bad_inputs_raise():
     good[1, 0] = 1.0
     with pytest.raises(ValueError, match="NaN or inf"):
         L.loss_bottleneck0(torch.full((4, 2), float("nan")), good)
-    with pytest.raises(ValueError, match="NaN or inf"):
+    with pytest.raises(ValueError, match="^true_points contains NaN or inf"):  # the error names the bad cloud
         L.loss_dsigma0(good, torch.full((4, 2), float("inf")))
+    with pytest.raises(ValueError, match="^true_points contains NaN or inf"):
+        L.TopologicalLoss({"wasserstein0": 1.0})(good, torch.full((4, 2), float("nan")))
+    with pytest.raises(ValueError, match="^points contains NaN or inf"):
+        L.TopologicalLoss({"wasserstein0": 1.0})(torch.full((4, 2), float("nan")), good)
     with pytest.raises(ValueError, match=r"\(k, 2\)"):
         L.bottleneck_distance(torch.zeros((3, 3)), torch.zeros((3, 2)))
     with pytest.raises(ValueError, match="sigma"):
@@ -477,7 +482,8 @@ def test_topological_loss_degree2_by_name(rng, monkeypatch):
     assert loss.max_dim == 2 and L.TopologicalLoss([15, 15, 0, 0, 0, 0, 0]).max_dim == 1  # the 7-list keeps its meaning
     calls = []
     real = L.vr_persistence
-    monkeypatch.setattr(terms, "vr_persistence", lambda p, max_dim=1: calls.append(max_dim) or real(p, max_dim=max_dim))
+    monkeypatch.setattr(terms, "vr_persistence",
+                        lambda p, max_dim=1, **k: calls.append(max_dim) or real(p, max_dim=max_dim, **k))
     value = loss(tx, ty)
     assert calls == [2, 2]  # once per cloud, up to degree 2
     expected = (L.loss_bottleneck2(tx, ty) + 0.5 * L.loss_wasserstein2(tx, ty) + 2 * L.loss_persentropy2(tx, ty)

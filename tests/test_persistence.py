@@ -170,6 +170,8 @@ def test_pairwise_distances_match_the_definition(rng):
 def test_bad_points_raise(points, message):
     with pytest.raises(ValueError, match=message):
         vr_persistence(points)
+    with pytest.raises(ValueError, match="^batch "):  # every message names the cloud as its caller does
+        vr_persistence(points, name="batch")
 
 
 @pytest.mark.parametrize("max_dim", [-1, 3, 1.0, True, "1", None])

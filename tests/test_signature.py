@@ -130,8 +130,10 @@ def test_bad_input(pair):
     for dims in [(3,), (-1,), (), (0, 0), ("0",), (True,)]:
         with pytest.raises(ValueError, match="dims"):
             loss_signature(torch.tensor(z), torch.tensor(x), dims=dims)
-    with pytest.raises(ValueError, match="NaN or inf"):
+    with pytest.raises(ValueError, match="^points contains NaN or inf"):
         loss_signature(torch.full((4, 2), float("nan")), torch.zeros((4, 2)))
+    with pytest.raises(ValueError, match="^true_points contains NaN or inf"):
+        loss_signature(torch.tensor(z), torch.tensor(x).index_fill(0, torch.tensor([3]), float("inf")))
     with pytest.raises(ValueError, match="computed up to degree 1"):
         loss_signature(torch.tensor(z), torch.tensor(x), dims=(1,),
                        persistence=vr_persistence(torch.tensor(z), max_dim=0))

@@ -246,7 +246,7 @@ def pairwise_distances(points: torch.Tensor) -> np.ndarray:
     return d2.sqrt_().cpu().numpy()
 
 
-def vr_persistence(points, max_dim: int = 1) -> Persistence:
+def vr_persistence(points, max_dim: int = 1, *, name: str = "points") -> Persistence:
     """Vietoris–Rips persistence of a point cloud, up to degree ``max_dim``.
 
     Parameters
@@ -258,6 +258,9 @@ def vr_persistence(points, max_dim: int = 1) -> Persistence:
     max_dim : {0, 1, 2}
         Highest homology degree. ``0`` takes the fast path (degree 0 only);
         ``2`` (voids) is much more expensive and computed only when asked for.
+    name : str
+        What error messages call the cloud (a loss passes ``"true_points"``
+        for its target batch).
 
     Returns
     -------
@@ -274,12 +277,12 @@ def vr_persistence(points, max_dim: int = 1) -> Persistence:
     from gph import ripser_parallel
 
     max_dim = _check_max_dim(max_dim)
-    flat = as_point_tensor(points, check_finite=False)
+    flat = as_point_tensor(points, name, check_finite=False)
     dist = pairwise_distances(flat)
     if not np.isfinite(dist.max()):  # NaN/inf coordinates poison their rows
         if not bool(torch.isfinite(flat).all()):
-            raise ValueError("points contains NaN or inf coordinates")
-        raise ValueError("points are too large: their squared distances overflow float64")
+            raise ValueError(f"{name} contains NaN or inf coordinates")
+        raise ValueError(f"{name} are too large: their squared distances overflow float64")
     res = ripser_parallel(dist, metric="precomputed", maxdim=max_dim, coeff=2, return_generators=True)
     gens = res["gens"]
     death0 = np.asarray(gens[0], dtype=np.int64).reshape(-1, 3)[:, 1:]

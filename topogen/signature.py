@@ -150,7 +150,7 @@ def loss_signature(points, true_points, *, persistence=None, true_persistence=No
     if persistence is None:
         persistence = vr_persistence(points, max_dim=top)
     if true_persistence is None:
-        true_persistence = vr_persistence(true_points, max_dim=top)
+        true_persistence = vr_persistence(true_points, max_dim=top, name="true_points")
     for name, pers in (("persistence", persistence), ("true_persistence", true_persistence)):
         if not isinstance(pers, Persistence) or pers.max_dim < top:
             raise ValueError(f"{name} must be a Persistence computed up to degree {top}")

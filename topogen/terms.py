@@ -134,7 +134,7 @@ def _persistence(points, pers: Persistence | None, dim: int, name: str) -> Persi
     if pers is None:
         if points is None:
             raise ValueError(f"give either {name} or its precomputed persistence")
-        return vr_persistence(points, max_dim=dim)
+        return vr_persistence(points, max_dim=dim, name=name)
     if not isinstance(pers, Persistence):
         raise ValueError(f"the persistence of {name} must be a topogen.persistence.Persistence")
     if pers.max_dim < dim:

@@ -34,8 +34,8 @@ def count(name: str, value) -> int:
 
 
 def finite(name: str, value) -> float:
-    """``value`` as a finite float (not a bool), or ``ValueError`` naming ``name``."""
-    if isinstance(value, bool):
+    """``value`` as a finite float (not a bool or a string), or ``ValueError`` naming ``name``."""
+    if isinstance(value, (bool, str, bytes)):
         raise ValueError(f"{name} must be a real number, got {value!r}")
     try:
         value = float(value)
