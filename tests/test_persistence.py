@@ -152,6 +152,31 @@ def test_pairwise_distances_match_the_definition(rng):
     np.testing.assert_allclose(d, ref, rtol=1e-12, atol=1e-5)
 
 
+@pytest.mark.parametrize("copies", [2, 3])
+def test_repeated_points_match_gudhi_but_for_zero_length_bars(rng, copies):
+    # The Gram formula puts copies of a generic point about 1e-8 |x| apart, not 0, so the diagrams may keep
+    # zero-length bars, such as (0, 0) in degree 0, that gudhi drops; every other bar is gudhi's.
+    x = np.repeat(rng.normal(size=(12, 3)) * 3.0, copies, axis=0)
+    pers, expected = vr_persistence(torch.tensor(x), max_dim=2), gudhi_diagrams(x, 2)
+    for dim in range(3):
+        dgm = pers.diagram(dim).detach().numpy()
+        kept = dgm[dgm[:, 1] > dgm[:, 0]]
+        np.testing.assert_allclose(sort_diagram(kept), sort_diagram(expected[dim]), atol=1e-12)
+
+
+@pytest.mark.parametrize("offset, spread", [(1e4, 1e-4), (1e6, 1e-2), (1e7, 1e-2)])
+def test_a_small_cloud_far_from_the_origin_is_within_the_gram_formulas_rounding(rng, offset, spread):
+    # |x|^2 + |y|^2 - 2 x.y errs by up to ~8 eps max|x|^2, so a distance by delta = sqrt(8 eps) max|x|; the edges
+    # chosen on it (and rounded to float32 by giotto-ph) but measured on the points are within twice that of gudhi's.
+    import gudhi
+
+    x = rng.normal(size=(30, 3)) * spread + offset
+    pers, expected = vr_persistence(torch.tensor(x)), gudhi_diagrams(x, 1)
+    delta = np.sqrt(8 * np.finfo(float).eps) * np.linalg.norm(x, axis=1).max() + 2.0**-24 * 10 * spread
+    for dim in (0, 1):
+        assert gudhi.bottleneck_distance(pers.diagram(dim).detach().numpy(), expected[dim]) <= 2 * delta
+
+
 @pytest.mark.parametrize(
     "points, message",
     [

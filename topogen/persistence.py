@@ -5,9 +5,10 @@ are computed once, without gradients, by giotto-ph. The diagram values are then
 recomputed in torch as lengths of those *critical edges*, so a diagram is a
 differentiable function of the point coordinates, on whatever device they live.
 
-Zero-length bars (for instance from duplicate points) are dropped, as giotto-ph
-and gudhi do by default; they lie on the diagonal and no regularizer of this
-package depends on them.
+Zero-length bars are dropped, as giotto-ph and gudhi do by default, wherever
+the distance matrix resolves them (see :func:`pairwise_distances`): copies of a
+point can leave zero-length bars, such as (0, 0) in degree 0. They lie on the
+diagonal and no diagram term of this package depends on them.
 
 Degree 2 (voids) is computed only when asked for (``max_dim=2``): its cost
 grows with the number of triangles, roughly N³.
@@ -238,7 +239,16 @@ class Persistence:
 
 
 def pairwise_distances(points: torch.Tensor) -> np.ndarray:
-    """Dense float64 Euclidean distance matrix of an ``(N, D)`` tensor (no grad)."""
+    """Dense float64 Euclidean distance matrix of an ``(N, D)`` tensor (no grad).
+
+    Computed as ``|x|² + |y|² - 2 x·y`` (one matrix product), which resolves a
+    distance only to about ``1e-8 max |x|``: copies of a point come out that far
+    apart, not 0. The critical edges are chosen on this matrix and the diagrams
+    measured on the points, so a diagram is within about twice that (bottleneck
+    distance) of the exact one: nothing for a cloud at its own scale around the
+    origin, but for a small cloud far from the origin, translate it first
+    (``x - x.mean(0)``).
+    """
     x = points.detach().to(dtype=torch.float64)
     sq = (x * x).sum(dim=1)
     d2 = sq[:, None] + sq[None, :]
