@@ -1,5 +1,6 @@
 """Diagrams, gradients and input checks of topogen.persistence, against gudhi."""
 
+import gudhi
 import numpy as np
 import pytest
 import torch
@@ -168,11 +169,10 @@ def test_repeated_points_match_gudhi_but_for_zero_length_bars(rng, copies):
 def test_a_small_cloud_far_from_the_origin_is_within_the_gram_formulas_rounding(rng, offset, spread):
     # |x|^2 + |y|^2 - 2 x.y errs by up to ~8 eps max|x|^2, so a distance by delta = sqrt(8 eps) max|x|; the edges
     # chosen on it (and rounded to float32 by giotto-ph) but measured on the points are within twice that of gudhi's.
-    import gudhi
-
     x = rng.normal(size=(30, 3)) * spread + offset
     pers, expected = vr_persistence(torch.tensor(x)), gudhi_diagrams(x, 1)
-    delta = np.sqrt(8 * np.finfo(float).eps) * np.linalg.norm(x, axis=1).max() + 2.0**-24 * 10 * spread
+    largest = np.linalg.norm(x[:, None] - x[None], axis=2).max()
+    delta = np.sqrt(8 * np.finfo(float).eps) * np.linalg.norm(x, axis=1).max() + 2.0**-24 * largest
     for dim in (0, 1):
         assert gudhi.bottleneck_distance(pers.diagram(dim).detach().numpy(), expected[dim]) <= 2 * delta
 
