@@ -254,6 +254,51 @@ def test_duplicate_points_never_nan(rng, name):
         assert torch.isfinite(xt.grad).all()
 
 
+# ---------------------------------------------------------------- half precision
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", L.TERMS)
+def test_half_precision_clouds_are_computed_in_float32(rng, name, dtype):
+    # In 8 to 11 bits the summaries cancel catastrophically (a scale-space distance off by 10x): a half-precision
+    # cloud is computed in float32, bit for bit as the float32 copy of the same rounded points, and its gradient
+    # reaches the half-precision tensor.
+    x, y = (torch.tensor(rng.normal(size=(30, 3))).to(dtype) for _ in range(2))
+    loss = L.TopologicalLoss({name: 1.0})
+    half, single = x.clone().requires_grad_(True), x.float().requires_grad_(True)
+    value, reference = loss(half, y), loss(single, y.float())
+    assert value.dtype == torch.float32 and torch.equal(value.detach(), reference.detach())
+    if reference.requires_grad:
+        value.backward()
+        reference.backward()
+        assert half.grad.dtype == dtype and torch.equal(half.grad, single.grad.to(dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_distances_accept_half_precision_diagrams(rng, dtype):
+    # The matchings run in float64 on the diagrams as given; the value is read off them in their dtype.
+    for _ in range(10):
+        p, q = (torch.tensor(random_diagram(rng, int(rng.integers(1, 20)))).to(dtype) for _ in range(2))
+        p64, q64 = p.double().numpy(), q.double().numpy()
+        rel = 4 * torch.finfo(dtype).eps  # a few roundings in the diagrams' dtype
+        bottleneck = L.bottleneck_distance(p, q)
+        wasserstein = L.wasserstein_distance(p, q, q=2.0)
+        assert bottleneck.dtype == dtype and wasserstein.dtype == dtype
+        assert float(bottleneck) == pytest.approx(gudhi.bottleneck_distance(p64, q64, 0), rel=rel)
+        expected = gudhi.wasserstein.wasserstein_distance(p64, q64, order=2.0, internal_p=np.inf)
+        assert float(wasserstein) == pytest.approx(expected, rel=rel)
+
+
+@pytest.mark.parametrize("name", L.TERMS)
+def test_autocast_leaves_the_terms_in_full_precision(rng, name):
+    # Under torch.autocast a matrix product on float32 runs in bfloat16; no term may depend on one.
+    x, y = (torch.tensor(rng.normal(size=(30, 3)), dtype=torch.float32) for _ in range(2))
+    loss = L.TopologicalLoss({name: 1.0})
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = loss(x, y)
+    assert value.dtype == torch.float32 and torch.equal(value, loss(x, y))
+
+
 # ---------------------------------------------------------------- TopologicalLoss
 
 

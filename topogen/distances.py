@@ -196,6 +196,11 @@ def _realizing_pair(cost: np.ndarray, pa: np.ndarray, pb: np.ndarray, value: flo
     return kind
 
 
+def _host64(dgm: torch.Tensor) -> np.ndarray:
+    """A diagram as a float64 numpy array for the matchings (exact for every floating dtype, bfloat16 included)."""
+    return dgm.detach().to(device="cpu", dtype=torch.float64).numpy()
+
+
 def bottleneck_distance(dgm: torch.Tensor, true_dgm: torch.Tensor) -> torch.Tensor:
     """Bottleneck distance between two finite diagrams, differentiable in ``dgm``.
 
@@ -212,7 +217,7 @@ def bottleneck_distance(dgm: torch.Tensor, true_dgm: torch.Tensor) -> torch.Tens
 def _bottleneck(dgm: torch.Tensor, true_dgm: torch.Tensor) -> torch.Tensor:
     """:func:`bottleneck_distance` of checked diagrams (the regularizers' inner loop)."""
     true_dgm = true_dgm.detach().to(dtype=dgm.dtype, device=dgm.device)
-    _, (kind, i, j) = bottleneck_matching(dgm.detach().cpu().numpy(), true_dgm.cpu().numpy())
+    _, (kind, i, j) = bottleneck_matching(_host64(dgm), _host64(true_dgm))
     if kind == "pq":
         return (dgm[i] - true_dgm[j]).abs().max()
     if kind == "p":
@@ -271,9 +276,7 @@ def _wasserstein(dgm: torch.Tensor, true_dgm: torch.Tensor, q: float) -> torch.T
     true_dgm = true_dgm.detach().to(dtype=dgm.dtype, device=dgm.device)
     if len(dgm) + len(true_dgm) == 0:
         return constant(dgm.new_zeros(()))
-    p_np = dgm.detach().cpu().numpy().astype(np.float64)
-    q_np = true_dgm.cpu().numpy().astype(np.float64)
-    match = _optimal_matching(p_np, q_np, q)
+    match = _optimal_matching(_host64(dgm), _host64(true_dgm), q)
     i, j = match[:, 0], match[:, 1]
     both = (i >= 0) & (j >= 0)
     to_diag = (i >= 0) & (j < 0)

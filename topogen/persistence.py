@@ -10,6 +10,12 @@ the distance matrix resolves them (see :func:`pairwise_distances`): copies of a
 point can leave zero-length bars, such as (0, 0) in degree 0. They lie on the
 diagonal and no diagram term of this package depends on them.
 
+Half-precision clouds (float16, bfloat16, as under ``torch.autocast``) are
+computed in float32, as PyTorch's autocast computes its losses: the diagram
+summaries cancel catastrophically in 8 to 11 bits (a scale-space distance off
+by an order of magnitude). The diagrams and every loss are then float32, and
+gradients reach the half-precision tensor.
+
 Degree 2 (voids) is computed only when asked for (``max_dim=2``): its cost
 grows with the number of triangles, roughly N³.
 """
@@ -45,7 +51,8 @@ def as_point_tensor(points, name: str = "points", check_finite: bool = True) -> 
     -------
     torch.Tensor
         ``(N, D)`` view of the input (numpy input becomes float64, sharing no
-        gradient history).
+        gradient history; float16 and bfloat16 become a float32 copy through
+        which gradients flow back).
 
     Raises
     ------
@@ -74,7 +81,12 @@ def as_point_tensor(points, name: str = "points", check_finite: bool = True) -> 
         raise ValueError(f"{name} has no coordinates (shape {tuple(points.shape)})")
     if check_finite and not bool(torch.isfinite(flat).all()):
         raise ValueError(f"{name} contains NaN or inf coordinates")
-    return flat
+    return _at_least_float32(flat)
+
+
+def _at_least_float32(points: torch.Tensor) -> torch.Tensor:
+    """float16 and bfloat16 points as float32 (see the module docstring), others as they are."""
+    return points.float() if points.dtype in (torch.float16, torch.bfloat16) else points
 
 
 class _EdgeLengths(torch.autograd.Function):
@@ -232,7 +244,7 @@ class Persistence:
             raise ValueError(
                 f"points must have {self.points.shape[0]} rows to reuse these edges, got {points.shape[0]}"
             )
-        return replace(self, points=points.reshape(points.shape[0], -1), distances=None)
+        return replace(self, points=_at_least_float32(points.reshape(points.shape[0], -1)), distances=None)
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
