@@ -296,3 +296,23 @@ def test_prefetch_persistence_equals_the_loop(data):
     assert list(prefetch_persistence([], max_dim=0)) == []
     with pytest.raises(ValueError, match="ahead"):
         next(prefetch_persistence(batches, ahead=0))
+
+
+def test_prefetch_persistence_raises_at_the_bad_batch_and_stops_cleanly():
+    import threading
+
+    bad = [torch.rand(8, 3), torch.rand(8, 3), torch.full((8, 3), float("nan")), torch.rand(8, 3)]
+    stream = prefetch_persistence(bad, max_dim=0, ahead=2)
+    assert [len(x) for x, _ in (next(stream), next(stream))] == [8, 8]  # the batches before it are delivered
+    with pytest.raises(ValueError, match="NaN or inf"):
+        next(stream)
+
+    def endless():
+        while True:
+            yield torch.rand(32, 5)
+
+    before = threading.active_count()
+    for i, _ in enumerate(prefetch_persistence(endless(), max_dim=1, ahead=3)):
+        if i == 2:
+            break  # the generator is closed here: its worker thread ends, nothing waits on the endless stream
+    assert threading.active_count() == before
