@@ -301,6 +301,40 @@ def test_autocast_leaves_the_terms_in_full_precision(rng, name):
 
 # ---------------------------------------------------------------- TopologicalLoss
 
+@pytest.mark.parametrize("name", list(TERMS) + ["push0", "loss"])
+def test_a_cloud_given_with_its_persistence_gets_the_gradient(rng, name):
+    # The persistence may come from a detached copy (or another device): the diagrams are read off the cloud given,
+    # so the gradient reaches it, the same value and gradient as computing the persistence from it.
+    x, y = clouds(rng, n=20, m=24)
+    extra = {"push0": lambda p, t, **k: L.loss_push0(p, **k),
+             "loss": lambda p, t, **k: L.TopologicalLoss([1, 1, 1, 1, 1, 1, 1])(p, t, **k)}
+    fn = extra.get(name, TERMS.get(name))
+    direct, given = torch.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    want = fn(direct, torch.tensor(y))
+    got = fn(given, torch.tensor(y), persistence=vr_persistence(given.detach().clone()))
+    assert torch.equal(got.detach(), want.detach()) and got.requires_grad == want.requires_grad
+    if want.requires_grad:
+        want.backward()
+        got.backward()
+        assert torch.equal(given.grad, direct.grad)
+    with pytest.raises(ValueError, match="points holds 19 points, its persistence was computed for 20"):
+        fn(given[:19], torch.tensor(y), persistence=vr_persistence(given.detach()))
+
+
+def test_a_target_given_with_its_persistence_is_prepared_once(rng, monkeypatch):
+    x, y = clouds(rng)
+    ty = torch.tensor(y)
+    loss, target = L.TopologicalLoss({"dsigma0": 1.0}), vr_persistence(ty)
+    prepared = []
+    real = terms._dsigma_target
+    monkeypatch.setitem(terms._DIAGRAM_TERMS, "dsigma", (lambda *a, **k: prepared.append(1) or real(*a, **k),
+                                                     terms._DIAGRAM_TERMS["dsigma"][1]))
+    values = [float(loss(torch.tensor(x + step), ty, true_persistence=target)) for step in range(3)]
+    assert len(prepared) == 1 and values == [float(loss(torch.tensor(x + step), ty)) for step in range(3)]
+    loss(torch.tensor(x), ty * 2, true_persistence=target)  # another cloud along the same edges: prepared anew
+    assert len(prepared) == 1 + 3 + 1
+
+
 
 def test_topological_loss_is_the_weighted_sum(rng):
     x, y = clouds(rng)

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from .persistence import Persistence
+from .persistence import Persistence, _same_data
 from .signature import signature_distance
 from .terms import _DIAGRAM_TERMS, PAPER_TERMS, TERM_DEGREE, TERM_KIND, TERMS, _check_finite, _check_hyper, _persistence
 from .validation import at_least as _at_least
@@ -139,15 +139,16 @@ class TopologicalLoss(torch.nn.Module):
         """What each diagram term needs of the target alone, by term: computed once per target.
 
         A call with the same target persistence as the last call (the same
-        object, its points not modified in place since, the learnable diagrams
-        in the same dtype and device) reuses what that call prepared: a
-        deformation toward a fixed target recomputes neither the target's
-        diagrams nor, e.g., its scale-space self-kernel at every step. The
-        values are those computed afresh, to the bit.
+        critical edges read off the same memory, not modified in place since,
+        the learnable diagrams in the same dtype and device) reuses what that
+        call prepared: a deformation toward a fixed target recomputes neither
+        the target's diagrams nor, e.g., its scale-space self-kernel at every
+        step. The values are those computed afresh, to the bit.
         """
         key = (true_pers.points._version, tuple(degrees), like.dtype, like.device)
         cached = self._target_cache
-        if cached is not None and cached[0] is true_pers and cached[1] == key:
+        if (cached is not None and cached[1] == key and cached[0].death_edges0 is true_pers.death_edges0
+                and _same_data(cached[0].points, true_pers.points)):
             return cached[2]
         with torch.no_grad():
             true = {d: v.to(like) for d, v in true_pers._diagrams(degrees).items()}
@@ -168,7 +169,9 @@ class TopologicalLoss(torch.nn.Module):
         points, true_points : torch.Tensor
             Learnable and target clouds, ``(N, ...)`` and ``(M, ...)``.
         persistence, true_persistence : Persistence, optional
-            Precomputed persistence (e.g. of the input batch, once per batch).
+            Precomputed persistence (e.g. of the input batch, once per batch);
+            given with its cloud, the diagrams are read off the cloud along its
+            critical edges, so the gradient reaches ``points``.
         """
         terms = self.terms(points, true_points, persistence=persistence, true_persistence=true_persistence)
         self.last_terms = {name: float(value.detach()) for name, value in terms.items()}

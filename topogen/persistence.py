@@ -84,6 +84,12 @@ def as_point_tensor(points, name: str = "points", check_finite: bool = True) -> 
     return _at_least_float32(flat)
 
 
+def _same_data(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``a`` and ``b`` read the same memory the same way (so hold the same values)."""
+    return (a.device == b.device and a.dtype == b.dtype and a.shape == b.shape and a.stride() == b.stride()
+            and a.data_ptr() == b.data_ptr())
+
+
 def _at_least_float32(points: torch.Tensor) -> torch.Tensor:
     """float16 and bfloat16 points as float32 (see the module docstring), others as they are."""
     return points.float() if points.dtype in (torch.float16, torch.bfloat16) else points
@@ -238,13 +244,16 @@ class Persistence:
 
         Vietoris–Rips persistence is equivariant under scaling, so for
         ``points / c`` the critical edges are unchanged: use this to rescale a
-        cloud without recomputing its persistence.
+        cloud without recomputing its persistence. The distance matrix is kept
+        when ``points`` holds the very data of :attr:`points` (a view of it, or
+        a detached copy sharing its memory).
         """
         if points.shape[0] != self.points.shape[0]:
             raise ValueError(
                 f"points must have {self.points.shape[0]} rows to reuse these edges, got {points.shape[0]}"
             )
-        return replace(self, points=_at_least_float32(points.reshape(points.shape[0], -1)), distances=None)
+        flat = _at_least_float32(points.reshape(points.shape[0], -1))
+        return replace(self, points=flat, distances=self.distances if _same_data(flat, self.points) else None)
 
     def __len__(self) -> int:
         return int(self.points.shape[0])

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 
 from .distances import _bottleneck, _wasserstein
-from .persistence import Persistence, vr_persistence
+from .persistence import Persistence, as_point_tensor, vr_persistence
 from .summaries import _density_function, _persistence_entropy, _scale_space_kernel
 from .validation import at_least as _at_least
 from .validation import check_diagram
@@ -131,6 +131,12 @@ def _check_finite(diagrams, name: str) -> None:
 
 
 def _persistence(points, pers: Persistence | None, dim: int, name: str) -> Persistence:
+    """The persistence of ``points``: computed, or ``pers`` read off ``points`` when both are given.
+
+    Given both, the diagrams are measured on ``points`` along the critical edges
+    of ``pers`` (:meth:`Persistence.with_points`), so the gradient reaches the
+    cloud the caller passed even when ``pers`` was computed from a detached copy.
+    """
     if pers is None:
         if points is None:
             raise ValueError(f"give either {name} or its precomputed persistence")
@@ -139,7 +145,12 @@ def _persistence(points, pers: Persistence | None, dim: int, name: str) -> Persi
         raise ValueError(f"the persistence of {name} must be a topogen.persistence.Persistence")
     if pers.max_dim < dim:
         raise ValueError(f"the persistence of {name} was computed up to degree {pers.max_dim}, degree {dim} is needed")
-    return pers
+    if points is None:
+        return pers
+    flat = as_point_tensor(points, name, check_finite=False)  # the diagrams are checked for NaN/inf
+    if len(flat) != len(pers):
+        raise ValueError(f"{name} holds {len(flat)} points, its persistence was computed for {len(pers)}")
+    return pers.with_points(flat)
 
 
 def _term(kind: str, dim: int, points, true_points, persistence, true_persistence, **hyper):
@@ -166,7 +177,9 @@ def _doc(definition: str) -> str:
         ``true_persistence`` is given.
     persistence, true_persistence : Persistence, optional
         Precomputed :func:`~topogen.persistence.vr_persistence` of either cloud,
-        so one computation serves several terms.
+        so one computation serves several terms. When the cloud is given too,
+        its diagram is read off it along these critical edges: the gradient
+        reaches ``points`` even if ``persistence`` came from a detached copy.
 
     Returns
     -------
