@@ -306,6 +306,8 @@ def test_prefetch_persistence_raises_at_the_bad_batch_and_stops_cleanly():
     assert [len(x) for x, _ in (next(stream), next(stream))] == [8, 8]  # the batches before it are delivered
     with pytest.raises(ValueError, match="NaN or inf"):
         next(stream)
+    with pytest.raises(ValueError, match="batches must be tensors .* got a tuple"):
+        next(prefetch_persistence([(torch.rand(8, 3), torch.zeros(8))]))  # a data loader's (images, labels)
 
     def endless():
         while True:

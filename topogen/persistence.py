@@ -352,6 +352,13 @@ def prefetch_persistence(batches, max_dim: int = 1, ahead: int = 2):
     ahead : int
         Batches computed in advance (memory: ``ahead`` distance matrices).
 
+    Raises
+    ------
+    ValueError
+        For ``ahead`` < 1, a batch that is not an array, or, when its turn
+        comes, a batch :func:`vr_persistence` rejects (the batches before it
+        are delivered).
+
     Examples
     --------
     >>> for x, pers in prefetch_persistence(loader_batches, max_dim=topo.max_dim):  # doctest: +SKIP
@@ -371,6 +378,9 @@ def prefetch_persistence(batches, max_dim: int = 1, ahead: int = 2):
                 x = next(iterator)
             except StopIteration:
                 return False
+            if not isinstance(x, (torch.Tensor, np.ndarray)):
+                raise ValueError(f"batches must be tensors (B, ...), got a {type(x).__name__}: take the images out of "
+                                 "a data loader's (images, labels) pairs first")
             pending.append((x, pool.submit(vr_persistence, x.reshape(len(x), -1), max_dim)))
             return True
 
