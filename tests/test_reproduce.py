@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from topogen import reproduce
+from topogen.reproduce.params import notebook_parameters
 
 HERE = Path(__file__).parent / "notebooks"
 
@@ -179,6 +180,23 @@ def test_named_parameter_set_errors(project):
         reproduce.run(parameters="empty", notebooks_dir=nbs, figures_dir=figs)
     with pytest.raises(ValueError, match="exclusive"):
         reproduce.run(parameters="empty", smoke=True, notebooks_dir=nbs, figures_dir=figs)
+
+
+def test_a_parameter_no_notebook_declares_is_an_error_before_anything_runs(project):
+    # papermill would inject a misspelt name and run on, ignoring it
+    nbs, figs = project
+    (nbs / "typo_parameters.yml").write_text("01_tiny:\n  slop: 5.0\n")
+    message = r"typo_parameters.yml: 01_tiny.ipynb has no parameter 'slop' \(its parameters: fail, figures_dir, slope\)"
+    with pytest.raises(ValueError, match=message):
+        reproduce.run(parameters="typo", notebooks_dir=nbs, figures_dir=figs)
+    with pytest.raises(ValueError, match="-p slop: no notebook run has a parameter 'slop'"):
+        reproduce.run(["01", "02"], smoke=True, notebooks_dir=nbs, figures_dir=figs, output_dir=figs / "out",
+                      overrides={"slop": 1.0})
+    assert list(figs.iterdir()) == [] and not list(nbs.parent.glob(".reproduce-*"))
+    # an override goes to the notebooks that declare it
+    chosen = notebook_parameters(reproduce.find_notebooks(nbs), {"01_tiny": {"slope": 3.0}},
+                                 {"slope": 5.0, "fail": False}, "smoke_parameters.yml")
+    assert chosen == {"01_tiny": {"slope": 5.0, "fail": False}, "02_tiny_second": {"fail": False}}
 
 
 SLEEPY = [

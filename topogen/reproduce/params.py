@@ -1,11 +1,15 @@
-"""Validation of notebook parameters: each check raises ``ValueError`` naming the parameter."""
+"""Validation of notebook parameters: each check raises ``ValueError`` naming the parameter.
+
+The ``check_*`` functions serve the notebooks' parameters cells; :func:`notebook_parameters`
+serves the runner, before any notebook starts.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 __all__ = ["check_int", "check_float", "check_choice", "check_subset", "check_weights", "check_device",
-           "check_address"]
+           "check_address", "notebook_parameters"]
 
 
 def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -82,3 +86,25 @@ def check_address(name: str, value) -> str:
     if not isinstance(value, str) or (value and "://" not in value):
         raise ValueError(f"parameter {name} must be empty or an address such as 'tcp://HOST:8786', got {value!r}")
     return value
+
+
+def notebook_parameters(notebooks, params: dict, overrides: dict, source: str) -> dict:
+    """Each notebook's parameters: its entry of the parameter set, then the overrides its parameters cell declares.
+
+    papermill injects a parameter the notebook does not declare and runs on,
+    so a misspelt name would be ignored in silence: a key of the set that its
+    notebook lacks, or an override that no selected notebook has, raises.
+    """
+    from papermill import inspect_notebook
+
+    declared = {nb.stem: set(inspect_notebook(str(nb))) for nb in notebooks}
+    for nb in notebooks:
+        unknown = sorted(set(params.get(nb.stem, {})) - declared[nb.stem])
+        if unknown:
+            raise ValueError(f"{source}: {nb.name} has no parameter {', '.join(map(repr, unknown))} "
+                             f"(its parameters: {', '.join(sorted(declared[nb.stem]))})")
+    for key in overrides:
+        if not any(key in names for names in declared.values()):
+            raise ValueError(f"-p {key}: no notebook run has a parameter {key!r}")
+    return {nb.stem: {**params.get(nb.stem, {}), **{k: v for k, v in overrides.items() if k in declared[nb.stem]}}
+            for nb in notebooks}

@@ -23,8 +23,9 @@ A named parameter set (``--parameters NAME`` reads
 ``notebooks/NAME_parameters.yml``, or give a path) runs the notebooks it lists
 (or the ones selected) with its parameters and writes executed notebooks and
 figures into their own folder, ``figures/NAME/`` (or ``--output-dir``), again
-staged. ``-p KEY VALUE`` overrides one parameter of every notebook run (the
-value is read as YAML: ``-p steps 100``, ``-p device cuda``).
+staged. ``-p KEY VALUE`` overrides one parameter of every notebook run that
+declares it (the value is read as YAML: ``-p steps 100``, ``-p device cuda``);
+a parameter no notebook run declares is an error, not ignored.
 
 Each notebook runs in a papermill process of its own. Ctrl-C (SIGINT) or
 SIGTERM stops the run within seconds: the notebook's process, its kernel and
@@ -49,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .normalize import KERNEL, normalize_notebook
+from .params import notebook_parameters
 from .paths import FIGURES_ENV, repo_root
 from .progress import BATCH_ENV
 
@@ -298,10 +300,10 @@ def run(select: list[str] | None = None, *, smoke: bool = False, notebooks_dir: 
     results_dir = figures_dir.parent / "results"
     if smoke and parameters is not None:
         raise ValueError("--smoke and --parameters are exclusive")
-    params, name = {}, None
+    params, name, source = {}, None, ""
     if parameters is not None:
         name, path = resolve_parameters(parameters, notebooks_dir)
-        params = _load_parameters(path)
+        params, source = _load_parameters(path), path.name
         notebooks = find_notebooks(notebooks_dir, select) if select else [
             p for p in find_notebooks(notebooks_dir) if p.stem in params]
         if not notebooks:
@@ -310,12 +312,13 @@ def run(select: list[str] | None = None, *, smoke: bool = False, notebooks_dir: 
     else:
         notebooks = find_notebooks(notebooks_dir, select)
         if smoke:
-            params = _load_parameters(Path(smoke_parameters or notebooks_dir / "smoke_parameters.yml"))
+            path = Path(smoke_parameters or notebooks_dir / "smoke_parameters.yml")
+            params, source = _load_parameters(path), path.name
             output_dir = Path(output_dir or tempfile.mkdtemp(prefix="topogen-smoke-"))
     if not notebooks:
         log(f"no numbered notebooks in {notebooks_dir}: nothing to do")
         return []
-    chosen = {nb.stem: {**params.get(nb.stem, {}), **(overrides or {})} for nb in notebooks}
+    chosen = notebook_parameters(notebooks, params, overrides or {}, source)
     signals = _Signals()
     if smoke:  # written where it runs, never over committed files
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -357,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="a parameter set: notebooks/NAME_parameters.yml (e.g. paper) or a YAML path; "
                              "outputs go to figures/NAME/")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"), default=[],
-                        help="override a parameter of every notebook run (value read as YAML), "
+                        help="override a parameter of every notebook run that has it (value read as YAML), "
                              "e.g. -p dask_scheduler tcp://HOST:8786")
     args = parser.parse_args(argv)
     if args.output_dir and not (args.smoke or args.parameters):
