@@ -290,8 +290,8 @@ def run(select: list[str] | None = None, *, smoke: bool = False, notebooks_dir: 
     Interrupted
         SIGINT or SIGTERM; the notebook's processes are ended, nothing committed has been changed.
     ValueError
-        ``smoke`` together with ``parameters``, an unknown notebook, or a parameter set that names
-        no notebook.
+        ``smoke`` together with ``parameters``, an unknown notebook, a parameter set that names
+        no notebook, or a parameter that its notebook does not declare (before anything runs).
     """
     log = log or (lambda message: print(message, flush=True))
     root = repo_root()
