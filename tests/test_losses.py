@@ -69,6 +69,19 @@ def test_bottleneck_equals_gudhi_on_random_diagrams(rng, zero_birth, decimals):
         assert float(torch_value) == pytest.approx(expected, abs=1e-9)
 
 
+@pytest.mark.parametrize("p, message", [
+    (np.zeros((3, 3)), r"p must be a \(k, 2\) array of \(birth, death\) pairs, got shape \(3, 3\)"),
+    (np.array([[0.0, np.nan]]), "p must hold finite"),
+    (np.array([[0.0, np.inf]]), "p must hold finite"),
+])
+def test_bottleneck_matching_rejects_what_is_not_a_finite_diagram(p, message):
+    with pytest.raises(ValueError, match=message):
+        L.bottleneck_matching(p, np.array([[0.0, 1.0]]))
+    with pytest.raises(ValueError, match=message.replace("p ", "q ", 1).replace("p must", "q must")):
+        L.bottleneck_matching(np.array([[0.0, 1.0]]), p)
+    assert L.bottleneck_matching([], np.zeros((0,))) == (0.0, ("none", -1, -1))  # empty, in any shape
+
+
 def test_bottleneck_realizing_pair_costs_the_value(rng):
     for _ in range(50):
         p = random_diagram(rng, 20, decimals=1)

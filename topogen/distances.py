@@ -97,6 +97,18 @@ def _feasible_1d(a, b_sorted, b, a_sorted, t) -> bool:
     return _covers_forced_1d(a[a / 2 > t], b_sorted, t) and _covers_forced_1d(b[b / 2 > t], a_sorted, t)
 
 
+def _finite_pairs(name: str, dgm) -> np.ndarray:
+    """``dgm`` as a float64 ``(k, 2)`` array; ``ValueError`` naming it unless it is one, with finite entries."""
+    arr = np.asarray(dgm, dtype=np.float64)
+    if arr.size == 0:
+        return arr.reshape(0, 2)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"{name} must be a (k, 2) array of (birth, death) pairs, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must hold finite (birth, death) pairs only")
+    return arr
+
+
 def bottleneck_matching(p, q):
     """Exact bottleneck distance (L∞ ground metric) and the pair realizing it.
 
@@ -115,6 +127,11 @@ def bottleneck_matching(p, q):
         for two empty diagrams. The pair belongs to an optimal matching and
         its cost is ``value``; among tied pairs one involving ``p`` is chosen.
 
+    Raises
+    ------
+    ValueError
+        When ``p`` or ``q`` is not a ``(k, 2)`` array or holds NaN or inf.
+
     Notes
     -----
     The value is one of the finitely many pair costs. It is bracketed by a
@@ -122,8 +139,7 @@ def bottleneck_matching(p, q):
     upper bound (everything to the diagonal) and found by bisection over the
     candidate costs between them, each step one Hopcroft–Karp matching.
     """
-    p = np.asarray(p, dtype=np.float64).reshape(-1, 2)
-    q = np.asarray(q, dtype=np.float64).reshape(-1, 2)
+    p, q = _finite_pairs("p", p), _finite_pairs("q", q)
     n, m = len(p), len(q)
     if n + m == 0:
         return 0.0, ("none", -1, -1)
