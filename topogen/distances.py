@@ -139,7 +139,11 @@ def bottleneck_matching(p, q):
     upper bound (everything to the diagonal) and found by bisection over the
     candidate costs between them, each step one Hopcroft–Karp matching.
     """
-    p, q = _finite_pairs("p", p), _finite_pairs("q", q)
+    return _bottleneck_matching(_finite_pairs("p", p), _finite_pairs("q", q))
+
+
+def _bottleneck_matching(p: np.ndarray, q: np.ndarray):
+    """:func:`bottleneck_matching` of checked float64 ``(k, 2)`` diagrams (the regularizers' inner loop)."""
     n, m = len(p), len(q)
     if n + m == 0:
         return 0.0, ("none", -1, -1)
@@ -233,7 +237,7 @@ def bottleneck_distance(dgm: torch.Tensor, true_dgm: torch.Tensor) -> torch.Tens
 def _bottleneck(dgm: torch.Tensor, true_dgm: torch.Tensor) -> torch.Tensor:
     """:func:`bottleneck_distance` of checked diagrams (the regularizers' inner loop)."""
     true_dgm = true_dgm.detach().to(dtype=dgm.dtype, device=dgm.device)
-    _, (kind, i, j) = bottleneck_matching(_host64(dgm), _host64(true_dgm))
+    _, (kind, i, j) = _bottleneck_matching(_host64(dgm), _host64(true_dgm))
     if kind == "pq":
         return (dgm[i] - true_dgm[j]).abs().max()
     if kind == "p":
