@@ -1,6 +1,7 @@
 """Sweeps: parallel and serial runs agree, the cache answers reruns, Dask gives the same results."""
 
 import functools
+import os
 
 import numpy as np
 import pytest
@@ -93,6 +94,74 @@ def test_cache_key_follows_the_code(tmp_path, monkeypatch):
     monkeypatch.setattr(topogen.reproduce.caching, "code_fingerprint", lambda *m: real(*m) + "-edited")
     sweep.run_sweep(synthetic_trial, CONFIGS[:1])
     assert len(list((tmp_path / "joblib").rglob("output.pkl"))) == 2  # recomputed, not reused
+
+
+def test_a_function_outside_topogen_is_keyed_by_its_module_source(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = tmp_path / "user_trials.py"
+    module.write_text("def factor():\n    return 2\n\n\ndef trial(x):\n    return x * factor()\n")
+    import user_trials
+
+    try:
+        assert sweep.run_sweep(user_trials.trial, [{"x": 1}, {"x": 2}]) == [2, 4]
+        module.write_text(module.read_text().replace("return 2", "return 3"))  # an edit of a helper it calls
+        importlib.reload(user_trials)
+        assert sweep.run_sweep(user_trials.trial, [{"x": 1}, {"x": 2}]) == [3, 6]  # recomputed, not the old results
+        assert len(list((tmp_path / "cache" / "joblib").rglob("output.pkl"))) == 4
+    finally:
+        sys.modules.pop("user_trials", None)
+
+
+def test_a_function_defined_in_a_script_runs_cached_in_worker_processes(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from topogen.reproduce import run_sweep\n\n\ndef f(x):\n    return x + 1\n\n\n"
+        "if __name__ == '__main__':\n    print(run_sweep(f, [{'x': 1}, {'x': 2}], n_jobs=2))\n"
+        "    print(run_sweep(f, [{'x': 1}, {'x': 2}], n_jobs=2))\n")
+    env = dict(os.environ, TOPOGEN_CACHE_DIR=str(tmp_path / "cache"))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["[2, 3]", "[2, 3]"]
+    assert len(list((tmp_path / "cache" / "joblib").rglob("output.pkl"))) == 2
+
+
+def test_a_function_without_a_file_is_keyed_by_its_own_source(monkeypatch):
+    """A notebook's cell: its module (``__main__`` of the kernel) has no file, the cell's source is in linecache."""
+    import linecache
+    import sys
+    import types
+
+    stamps = []
+    for body in ("x + 1", "x + 2"):
+        source = f"def cell_trial(x):\n    return {body}\n"
+        filename = f"<cell {body}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        module = types.ModuleType("kernel_main")
+        monkeypatch.setitem(sys.modules, "kernel_main", module)
+        exec(compile(source, filename, "exec"), module.__dict__)
+        stamps.append(sweep._code_stamp(module.cell_trial))
+        linecache.cache.pop(filename)
+    assert stamps[0] != stamps[1]
+
+
+def test_functions_that_cannot_be_keyed_by_name_are_not_cached():
+    def closure(x):
+        return x
+
+    with pytest.raises(ValueError, match="cannot cache the results of .*<lambda>.*cache=False"):
+        sweep.run_sweep(lambda x: x, [{"x": 1}])
+    with pytest.raises(ValueError, match="cannot cache the results of .*<locals>.closure"):
+        sweep.run_sweep(closure, [{"x": 1}])
+    with pytest.raises(ValueError, match="cannot cache the results of <unnamed>"):
+        sweep.run_sweep(functools.partial(matched_weights, reference=1.0), [{"term_values": {"a": 2.0}}])
+    assert sweep.run_sweep(lambda x: x + 1, [{"x": 1}], cache=False) == [2]
 
 
 def test_cluster_addresses():

@@ -8,11 +8,14 @@ only computes what changed. With ``backend="dask"`` the same calls go to a
 ``dask.distributed`` cluster through joblib's Dask backend (the optional
 ``distributed`` extra; a ``Client`` must be active).
 
-``fn`` must be importable (a module-level function) and deterministic given
-its arguments; the trial functions of :mod:`topogen.experiments.ablation` are. Cached
-results are keyed by the arguments *and* by the source of ``fn``'s module and
-of every ``topogen`` module it imports (:func:`~topogen.reproduce.caching.code_fingerprint`),
-so editing the code recomputes them.
+``fn`` must be deterministic given its arguments (the trial functions of
+:mod:`topogen.experiments.ablation` are); one defined in a script or a notebook
+works too (loky and Dask pickle it by value). Cached results are keyed by the
+arguments *and* by the code, so editing it recomputes them: for a function of
+``topogen``, the source of its module and of every ``topogen`` module it imports
+(:func:`~topogen.reproduce.caching.code_fingerprint`); for any other, the source
+file of its module, or its own source when it has no file (a notebook's cell).
+What another module imports from elsewhere is not part of the key.
 
 :func:`cluster` connects a block to an existing Dask scheduler by address,
 which is how the notebooks' ``dask_scheduler`` parameter works::
@@ -24,10 +27,12 @@ which is how the notebooks' ``dask_scheduler`` parameter works::
 from __future__ import annotations
 
 import contextlib
-import importlib
+import hashlib
 import inspect
+import sys
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from .paths import cache_dir
 from .progress import progress_bar
@@ -58,7 +63,8 @@ def run_sweep(
     Parameters
     ----------
     fn : callable
-        Module-level function taking keyword arguments.
+        Function taking keyword arguments; with ``cache``, one defined at module level (results are keyed by
+        its name).
     configs : sequence of dict
         One keyword-argument mapping per run.
     n_jobs : int
@@ -85,8 +91,9 @@ def run_sweep(
     Raises
     ------
     ValueError
-        Unknown backend, non-positive ``n_jobs``, or a configuration that is not a mapping or that
-        ``fn`` cannot take (unknown or missing arguments).
+        Unknown backend, non-positive ``n_jobs``, a configuration that is not a mapping or that
+        ``fn`` cannot take (unknown or missing arguments), or, with ``cache``, a lambda, closure or
+        partial, or a ``fn`` whose source cannot be read.
     """
     from joblib import delayed
 
@@ -99,16 +106,16 @@ def run_sweep(
         raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
     configs = [_complete(fn, c, i) for i, c in enumerate(configs)]
     if cache:
-        from .caching import code_fingerprint
-
-        target = f"{fn.__module__}:{fn.__qualname__}"
-        module = fn.__module__.split(".", 1)
-        stamp = code_fingerprint(module[1]) if module[0] == "topogen" and len(module) == 2 else ""
-        cached = _memory().cache(_call)
-        jobs = [delayed(cached)(target, stamp, config) for config in configs]
+        cached = _memory().cache(_call, ignore=["fn"])
+        name = getattr(fn, "__qualname__", "<unnamed>")
+        if "<" in name:  # a lambda, a closure, a partial: neither its name nor its source tells two apart
+            raise ValueError(f"cannot cache the results of {name}: define the function at module level or pass "
+                             "cache=False")
+        key = f"{fn.__module__}:{name}", _code_stamp(fn)
+        jobs = [delayed(cached)(fn, *key, config) for config in configs]
     else:
         jobs = [delayed(_alone)(fn, **config) for config in configs]
-    return _run(jobs, n_jobs, backend, _shared(configs) if not cache else [], fn.__name__, progress)
+    return _run(jobs, n_jobs, backend, _shared(configs) if not cache else [], getattr(fn, "__name__", ""), progress)
 
 
 def _shared(configs: list) -> list:
@@ -183,13 +190,32 @@ def _alone(fn: Callable, /, **kwargs):
         return fn(**kwargs)
 
 
-def _call(target: str, code: str, kwargs: dict):
-    """``fn(**kwargs)`` (see :func:`_alone`) for ``fn`` named ``"module:qualname"``; ``code`` only keys the cache."""
-    module, name = target.split(":")
-    fn = importlib.import_module(module)
-    for part in name.split("."):
-        fn = getattr(fn, part)
+def _call(fn: Callable, target: str, code: str, kwargs: dict):
+    """``fn(**kwargs)`` (see :func:`_alone`); the cache is keyed by ``target`` (its name), ``code`` and ``kwargs``."""
     return _alone(fn, **kwargs)
+
+
+def _code_stamp(fn: Callable) -> str:
+    """A hash of the code ``fn``'s results depend on, for the cache key.
+
+    A function of ``topogen`` is keyed by its module and every ``topogen`` module that imports
+    (:func:`~topogen.reproduce.caching.code_fingerprint`); any other by the source file of its module, or, when it
+    was defined in a notebook or at the prompt, by its own source.
+    """
+    package, _, module = (fn.__module__ or "").partition(".")
+    if package == "topogen" and module:
+        from .caching import code_fingerprint
+
+        return code_fingerprint(module)
+    try:
+        source = Path(inspect.getsourcefile(sys.modules[fn.__module__])).read_text()
+    except (KeyError, TypeError, OSError):  # no file: __main__ of a kernel or of the prompt
+        try:
+            source = inspect.getsource(fn)
+        except (TypeError, OSError):
+            raise ValueError(f"cannot key the cache on the code of {fn.__qualname__} (its source is not "
+                             "available): pass cache=False") from None
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
 @contextlib.contextmanager
