@@ -1,5 +1,6 @@
 """Metric functions on small inputs whose answer is known."""
 
+import copy
 import math
 
 import numpy as np
@@ -58,6 +59,32 @@ def test_classifier_cache_roundtrip(monkeypatch, tmp_path):
     b = M.load_classifier(data, epochs=1, verbose=False)  # from the cache, weights_only
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb)
+
+
+def test_the_classifier_cache_follows_its_training_code_and_the_libraries(monkeypatch, tmp_path):
+    from topogen.reproduce import caching
+
+    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
+    data = _tiny_data()
+    before = M._data_key(data, 1, 0)
+    real = caching.code_fingerprint
+    # an edit of the training loop in metrics.py (not of the model in models.py) retrains the classifier
+    monkeypatch.setattr(caching, "code_fingerprint",
+                        lambda *m: real(*m) + ("-edited" if "experiments.metrics" in m else ""))
+    edited = M._data_key(data, 1, 0)
+    monkeypatch.setattr(caching, "code_fingerprint", real)
+    monkeypatch.setattr(caching, "library_versions", lambda: "torch 99")
+    assert len({before, edited, M._data_key(data, 1, 0)}) == 3
+
+
+def test_the_evaluator_key_names_its_classifier():
+    """Training runs cache their evaluations under the evaluator's key: another classifier must not reuse them."""
+    data = _tiny_data()
+    torch.manual_seed(0)
+    one = Classifier().eval()
+    other = Classifier().eval()
+    assert M.Evaluator(data, one, n_prior=50).key == M.Evaluator(data, copy.deepcopy(one), n_prior=50).key
+    assert M.Evaluator(data, one, n_prior=50).key != M.Evaluator(data, other, n_prior=50).key
 
 
 def test_latent_metrics_known_answers():

@@ -137,3 +137,18 @@ def test_train_seeds_checks_names_before_splitting(data):
         train_seeds(data, [0], config, ("vae",), variants={"vae": ("vae", None)}, cache=False)
     with pytest.raises(ValueError, match="models must be a non-empty subset"):
         train_seeds(data, [0], config, ("vae", "gan"), cache=False)
+
+
+def test_a_library_upgrade_changes_the_keys_of_runs_and_input_diagrams(data, tmp_path, monkeypatch):
+    from topogen.experiments.inputs import input_persistence
+    from topogen.experiments.runs import cache_key
+    from topogen.reproduce import caching
+
+    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
+    config = TrainConfig(steps=2, batch_size=16)
+    before = cache_key(data, 0, config, ("vae",))
+    input_persistence(data, 0, config, 1)
+    monkeypatch.setattr(caching, "library_versions", lambda: "torch 2.14.1, giotto-ph 99")  # giotto-ph alone
+    assert cache_key(data, 0, config, ("vae",)) != before
+    input_persistence(data, 0, config, 1)
+    assert len(list(tmp_path.glob("inputs-*.pt"))) == 2

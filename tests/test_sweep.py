@@ -96,6 +96,16 @@ def test_cache_key_follows_the_code(tmp_path, monkeypatch):
     assert len(list((tmp_path / "joblib").rglob("output.pkl"))) == 2  # recomputed, not reused
 
 
+def test_cache_key_follows_the_libraries(tmp_path, monkeypatch):
+    from topogen.reproduce import caching
+
+    monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path))
+    sweep.run_sweep(synthetic_trial, CONFIGS[:1])
+    monkeypatch.setattr(caching, "library_versions", lambda: "torch 99")  # as after an upgrade
+    sweep.run_sweep(synthetic_trial, CONFIGS[:1])
+    assert len(list((tmp_path / "joblib").rglob("output.pkl"))) == 2  # recomputed, not reused
+
+
 def test_a_function_outside_topogen_is_keyed_by_its_module_source(tmp_path, monkeypatch):
     import importlib
     import sys

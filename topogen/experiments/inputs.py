@@ -70,7 +70,6 @@ def input_persistence(data, seed: int, config: TrainConfig, max_dim: int, cache:
         One entry per step, for :func:`~topogen.experiments.training.train_paired`'s ``input_edges``.
     """
     import hashlib
-    from importlib.metadata import version
 
     from ..reproduce import caching
     from ..reproduce.paths import cache_dir
@@ -80,7 +79,7 @@ def input_persistence(data, seed: int, config: TrainConfig, max_dim: int, cache:
     h.update(data.describe().encode())
     h.update(data.train_x[:32].numpy().tobytes())
     h.update(repr((seed, config.batch_size, config.steps, max_dim, torch.device(config.device).type,
-                   torch.__version__, version("giotto-ph"), torch.get_num_threads())).encode())
+                   caching.library_versions(), torch.get_num_threads())).encode())
     h.update(caching.code_fingerprint("experiments.inputs", "experiments.training", "persistence").encode())
     path = cache_dir() / f"inputs-{data.dataset}-{data.source}-s{seed}-{h.hexdigest()[:16]}.pt"
     found = caching.load(path) if cache else None

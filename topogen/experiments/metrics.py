@@ -78,12 +78,14 @@ def prediction_entropy(labels, n_classes: int = 10) -> float:
 # the classifier (trained once per data set, cached)
 # ----------------------------------------------------------------------------
 def _data_key(data, epochs: int, seed: int) -> str:
-    from ..reproduce.caching import code_fingerprint
+    """The classifier's cache name: its data, epochs and seed, the libraries' versions and the code that trains it."""
+    from ..reproduce.caching import code_fingerprint, library_versions
 
     h = hashlib.sha256()
     h.update(data.train_x[:64].numpy().tobytes())
     h.update(data.train_y.numpy().tobytes())
-    h.update(code_fingerprint("experiments.models").encode())
+    h.update(library_versions().encode())
+    h.update(code_fingerprint("experiments.metrics").encode())  # the training loop, and the model it imports
     return f"classifier-{data.dataset}-{data.source}-{len(data.train_x)}-e{epochs}-s{seed}-{h.hexdigest()[:12]}"
 
 
@@ -280,6 +282,11 @@ class Evaluator:
             self._real_diagrams = _batch_diagrams(self.data.test_x[self._topo_index], self.topo_batch_size,
                                                   self.topo_batches, (0, 1)) if self.topo_batches else []
         self._prior_seed = self.seed
+        weights = hashlib.sha256()
+        for name, tensor in self.classifier.state_dict().items():
+            weights.update(name.encode())
+            weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        self._classifier_hash = weights.hexdigest()[:12]
         labels = self.data.test_y.numpy()
         firsts = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]
         rest = [i for i in range(len(labels)) if i not in set(firsts)]
@@ -288,9 +295,9 @@ class Evaluator:
 
     @property
     def key(self) -> str:
-        """Identifies what this evaluator records (part of training cache keys)."""
+        """Identifies what this evaluator records, its classifier's weights included (part of training cache keys)."""
         topo = f"-topo{self.topo_batches}x{self.topo_batch_size}" if self.topo_batches else ""
-        return f"eval-v2-prior{self.n_prior}-seed{self.seed}-grid{self.grid}{topo}"
+        return f"eval-v2-prior{self.n_prior}-seed{self.seed}-grid{self.grid}{topo}-clf{self._classifier_hash}"
 
     def __call__(self, model) -> dict:
         """Metrics of ``model`` (put in eval mode for the call) and reconstructions for grids."""

@@ -56,8 +56,8 @@ def cache_key(data, seed: int, config: TrainConfig, models, extra: str = "", var
     """A name for the results of one paired run.
 
     It covers the data (description and a checksum of the images), the seed,
-    the settings, the models and variants, the evaluator (``extra``), torch's
-    version and the source of every ``topogen`` module training depends on
+    the settings, the models and variants, the evaluator (``extra``), the
+    libraries' versions and the source of every ``topogen`` module training depends on
     (:func:`~topogen.reproduce.caching.code_fingerprint`): change any of them and the run
     is recomputed. Settings a run does not read are left out: plain VAEs are
     keyed without the topological weights, so every notebook that trains the
@@ -65,7 +65,7 @@ def cache_key(data, seed: int, config: TrainConfig, models, extra: str = "", var
     """
     import hashlib
 
-    from ..reproduce.caching import code_fingerprint
+    from ..reproduce.caching import code_fingerprint, library_versions
 
     h = hashlib.sha256()
     h.update(data.describe().encode())
@@ -75,7 +75,7 @@ def cache_key(data, seed: int, config: TrainConfig, models, extra: str = "", var
         config = replace(config, weights=PAPER_WEIGHTS, signature_weight=1.0)  # plain VAEs use neither
     variants = sorted((k, (v[0], None if v[1] is None else repr(v[1]))) for k, v in (variants or {}).items())
     # the thread count changes floating-point summation order, hence the trained weights
-    h.update(repr((seed, config, tuple(models), variants, extra, torch.__version__, torch.get_num_threads())).encode())
+    h.update(repr((seed, config, tuple(models), variants, extra, library_versions(), torch.get_num_threads())).encode())
     # the source of training and of the evaluator
     h.update(code_fingerprint("experiments.training", "experiments.metrics", "experiments.data").encode())
     return f"train-{data.dataset}-{data.source}-s{seed}-{h.hexdigest()[:16]}"

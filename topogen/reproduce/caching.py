@@ -1,12 +1,13 @@
 """Result caches that never go stale and never crash on a broken file.
 
 A cache key must change whenever anything the cached value depends on
-changes, the code included: :func:`code_fingerprint` hashes the code of a
+changes, the code and the libraries included: :func:`code_fingerprint` hashes the code of a
 ``topogen`` module and of every ``topogen`` module it imports, transitively,
 so editing ``losses.py`` invalidates cached training runs while editing a
 notebook's markdown (or an unrelated module such as ``experiments/plots.py``) does not.
 The code is the module's syntax tree without its docstrings: a docstring,
 a comment or a line break changes no result, so it changes no key.
+:func:`library_versions` names the releases of the libraries that compute.
 
 :func:`load` reads a cached file with ``torch.load(..., weights_only=True)``
 and treats a truncated or unreadable file as missing (with a warning): the
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["code_fingerprint", "module_dependencies", "load", "save", "fixed_threads"]
+__all__ = ["code_fingerprint", "library_versions", "module_dependencies", "load", "save", "fixed_threads"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the topogen package
 
@@ -119,6 +120,18 @@ def code_fingerprint(*modules: str) -> str:
     names = sorted({dep for m in modules for dep in module_dependencies(m)})
     stamps = tuple(os.stat(_source(n)).st_mtime_ns for n in names)  # re-read on edit
     return _fingerprint(tuple(names), stamps)
+
+
+#: The libraries whose releases can change a cached result's bits: their kernels, algorithms and tie-breaking.
+LIBRARIES = ("torch", "numpy", "scipy", "giotto-ph", "POT", "scikit-learn")
+
+
+@cache
+def library_versions() -> str:
+    """The installed versions of :data:`LIBRARIES` (``"torch 2.14.1, numpy ..."``), part of every cache key."""
+    from importlib.metadata import version
+
+    return ", ".join(f"{name} {version(name)}" for name in LIBRARIES)
 
 
 def load(path: Path):

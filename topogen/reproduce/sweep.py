@@ -11,7 +11,7 @@ only computes what changed. With ``backend="dask"`` the same calls go to a
 ``fn`` must be deterministic given its arguments (the trial functions of
 :mod:`topogen.experiments.ablation` are); one defined in a script or a notebook
 works too (loky and Dask pickle it by value). Cached results are keyed by the
-arguments *and* by the code, so editing it recomputes them: for a function of
+arguments, the libraries' versions and the code, so editing it recomputes them: for a function of
 ``topogen``, the source of its module and of every ``topogen`` module it imports
 (:func:`~topogen.reproduce.caching.code_fingerprint`); for any other, the source
 file of its module, or its own source when it has no file (a notebook's cell).
@@ -111,7 +111,9 @@ def run_sweep(
         if "<" in name:  # a lambda, a closure, a partial: neither its name nor its source tells two apart
             raise ValueError(f"cannot cache the results of {name}: define the function at module level or pass "
                              "cache=False")
-        key = f"{fn.__module__}:{name}", _code_stamp(fn)
+        from .caching import library_versions
+
+        key = f"{fn.__module__}:{name}", f"{_code_stamp(fn)}, {library_versions()}"
         jobs = [delayed(cached)(fn, *key, config) for config in configs]
     else:
         jobs = [delayed(_alone)(fn, **config) for config in configs]
@@ -190,8 +192,9 @@ def _alone(fn: Callable, /, **kwargs):
         return fn(**kwargs)
 
 
-def _call(fn: Callable, target: str, code: str, kwargs: dict):
-    """``fn(**kwargs)`` (see :func:`_alone`); the cache is keyed by ``target`` (its name), ``code`` and ``kwargs``."""
+def _call(fn: Callable, target: str, stamp: str, kwargs: dict):
+    """``fn(**kwargs)`` (see :func:`_alone`); the cache is keyed by ``target`` (its name), ``stamp`` (its code and
+    the libraries' versions) and ``kwargs``."""
     return _alone(fn, **kwargs)
 
 
