@@ -152,3 +152,21 @@ def test_a_library_upgrade_changes_the_keys_of_runs_and_input_diagrams(data, tmp
     assert cache_key(data, 0, config, ("vae",)) != before
     input_persistence(data, 0, config, 1)
     assert len(list(tmp_path.glob("inputs-*.pt"))) == 2
+
+
+def test_data_that_differ_in_one_image_have_other_keys(data, tmp_path, monkeypatch):
+    """The keys hash every image and label, not a prefix: a run on other data never reuses this data's cache."""
+    from dataclasses import replace
+
+    from topogen.experiments.metrics import _data_key
+    from topogen.experiments.runs import cache_key
+
+    train_x = data.train_x.clone()
+    train_x[-1, 0, 0, 0] += 0.5
+    other = replace(data, train_x=train_x)
+    test_y = data.test_y.clone()
+    test_y[-1] = (test_y[-1] + 1) % 10
+    relabelled = replace(data, test_y=test_y)
+    config = TrainConfig(steps=2, batch_size=16)
+    assert len({cache_key(d, 0, config, ("vae",)) for d in (data, other, relabelled)}) == 3
+    assert _data_key(data, 1, 0) != _data_key(other, 1, 0)

