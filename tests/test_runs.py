@@ -170,3 +170,15 @@ def test_data_that_differ_in_one_image_have_other_keys(data, tmp_path, monkeypat
     config = TrainConfig(steps=2, batch_size=16)
     assert len({cache_key(d, 0, config, ("vae",)) for d in (data, other, relabelled)}) == 3
     assert _data_key(data, 1, 0) != _data_key(other, 1, 0)
+
+
+def test_the_checksum_does_not_change_how_the_data_pickle(data):
+    """joblib keys a sweep's arguments by their pickle: computing the checksum must not change it."""
+    import pickle
+    from dataclasses import replace
+
+    fresh = replace(data)
+    before = pickle.dumps(fresh)
+    assert fresh.checksum == data.checksum
+    assert pickle.dumps(fresh) == before
+    assert pickle.loads(before).checksum == data.checksum

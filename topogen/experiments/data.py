@@ -52,6 +52,9 @@ class ImageData:
             h.update(part.contiguous().numpy())
         return h.hexdigest()[:16]
 
+    def __getstate__(self):  # without the checksum: a pickle (joblib's key of an argument) is the same either way
+        return {k: v for k, v in self.__dict__.items() if k != "checksum"}
+
     def describe(self) -> str:
         """One line for captions: data set, source and sizes."""
         name = {"mnist": "MNIST", "fashion": "FashionMNIST"}[self.dataset]
