@@ -22,6 +22,19 @@ def test_mean_ci_and_paired_difference():
         S.paired_difference([1.0], [1.0, 2.0])
 
 
+@pytest.mark.parametrize("scale", [1e-9, 1.0, 1e6])
+def test_paired_difference_tests_small_and_large_measures_alike(scale):
+    """Only an exactly constant difference goes untested: differences that vary by little are tested at any scale."""
+    from scipy import stats
+
+    a = np.array([1.0, 2.0, 3.5]) * scale
+    b = np.zeros(3)
+    assert S.paired_difference(a, b)["p"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    near = np.array([1.0, 1.000001, 1.000002]) * scale  # a consistent difference with a spread of 1e-6 of it
+    assert S.paired_difference(near, b)["p"] == pytest.approx(stats.ttest_rel(near, b).pvalue)
+    assert S.paired_difference(near, b)["p"] < 1e-9
+
+
 def test_compare_to_null():
     same = S.compare_to_null([0.1, -0.2, 0.3], [0.1, -0.2, 0.3])
     assert same["identical"] and same["p_ks"] == 1.0 and math.isnan(same["p_paired"]) and same["excess"] == 0
