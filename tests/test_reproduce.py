@@ -60,6 +60,22 @@ def test_normalize_drops_widget_ids_and_state(tmp_path):
     assert nb["cells"][0]["outputs"][0]["data"] == {"text/plain": ["Playground: ..."]}
 
 
+def test_normalize_names_the_injected_parameters_cell(tmp_path):
+    """papermill gives the cell it injects a random id; normalized, two runs with parameters write the same bytes."""
+    texts = []
+    for random_id in ("6e1bdd8d", "2548b642"):
+        cells = [{"cell_type": "code", "id": "c1", "metadata": {"tags": ["parameters"]}, "source": "n = 1",
+                  "execution_count": 1, "outputs": []},
+                 {"cell_type": "code", "id": random_id, "metadata": {"tags": ["injected-parameters"]},
+                  "source": "n = 2", "execution_count": 2, "outputs": []}]
+        path = tmp_path / f"{random_id}.ipynb"
+        path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+        reproduce.normalize_notebook(path, "nb.ipynb")
+        texts.append(path.read_text())
+    assert texts[0] == texts[1]
+    assert [c["id"] for c in json.loads(texts[0])["cells"]] == ["c1", "injected-parameters"]
+
+
 def test_find_notebooks_sorted_and_selected(project):
     nbs, _ = project
     (nbs / "scratch.ipynb").write_text("{}")  # not numbered: ignored

@@ -17,8 +17,8 @@ WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
 def normalize_notebook(path: Path, display_path: str) -> None:
-    """Remove volatile metadata (timestamps, durations, temporary paths, widget ids) and merge split stream
-    outputs, in place."""
+    """Remove volatile metadata (timestamps, durations, temporary paths, widget ids, the random id of the injected
+    parameters cell) and merge split stream outputs, in place."""
     nb = json.loads(Path(path).read_text())
     meta = nb.get("metadata", {})
     pm = meta.get("papermill")
@@ -30,6 +30,8 @@ def normalize_notebook(path: Path, display_path: str) -> None:
     meta.pop("widgets", None)  # widget state: random model ids, and nothing a reader without the kernel can use
     for cell in nb.get("cells", []):
         cmeta = cell.get("metadata", {})
+        if "injected-parameters" in cmeta.get("tags", []):  # papermill names the cell it adds at random
+            cell["id"] = "injected-parameters"
         cmeta.pop("papermill", None)
         cmeta.pop("execution", None)
         for out in cell.get("outputs", []):
