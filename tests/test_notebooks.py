@@ -122,6 +122,20 @@ def test_smoke_run(path, tmp_path):
 
 
 @pytest.mark.notebooks
+@pytest.mark.parametrize("stem", ["01_synthetic_deformation", "03_mnist_vae_topovae"])
+def test_a_rerun_writes_the_same_notebook_and_figures(stem, tmp_path, monkeypatch):
+    """Two runs from an empty cache write the same bytes: nothing volatile (a wall time, say) reaches the outputs."""
+    runs = []
+    for k in range(2):
+        monkeypatch.setenv("TOPOGEN_CACHE_DIR", str(tmp_path / f"cache{k}"))
+        folder, notebook, figures = _smoke_run(stem, tmp_path / f"run{k}")
+        runs.append((notebook.read_text(), {name: (folder / name).read_bytes() for name in figures}))
+    (first_nb, first_figs), (second_nb, second_figs) = runs
+    assert first_figs == second_figs
+    assert first_nb == second_nb
+
+
+@pytest.mark.notebooks
 def test_invalid_parameter_stops_in_the_validation_cell(tmp_path):
     path = NOTEBOOKS[0]
     params = tmp_path / "bad.yml"

@@ -14,7 +14,6 @@ is the way in.
 from __future__ import annotations
 
 import copy
-import time
 
 import numpy as np
 import torch
@@ -129,33 +128,26 @@ class Lockstep:
         """Step ``traj`` on batch ``x``; models whose loss gains a gradient of its own split off and step alone."""
         b = x.shape[0]
         noise_state = traj.noise.get_state() if len(traj.members) > 1 else None
-        t0 = time.perf_counter()
         recon, mu, logvar, _ = traj.model(x, generator=traj.noise)
         bce, kld = vae_terms(recon, x, mu, logvar)
         loss = (bce + kld) / b
-        shared_seconds = time.perf_counter() - t0
-        values, terms, own_seconds = {}, {}, {}
+        values, terms = {}, {}
         for name in traj.members:
-            t1 = time.perf_counter()
             if name in self.losses:
                 values[name] = self._topo_value(name, recon, mu, x, input_pers, per_batch)
                 terms[name] = self.losses[name].last_terms
-            own_seconds[name] = time.perf_counter() - t1
         with_grad = [name for name in traj.members if name in values and values[name].requires_grad]
         # A term without a gradient path adds a constant: the model takes the plain VAE step. Those models stay;
         # if none does, the first model with a gradient keeps the trajectory. The others leave.
         keeper = with_grad[0] if len(with_grad) == len(traj.members) else None
         forks = [traj.split(name, noise_state, self.config.lr) for name in with_grad if name != keeper]
-        t2 = time.perf_counter()
         if keeper is not None:
             loss = loss + values[keeper] / b
         traj.opt.zero_grad(set_to_none=True)
         loss.backward()
         traj.opt.step()
-        shared_seconds += time.perf_counter() - t2
-        for name in traj.members:  # a model's step time: the shared step plus its own topological term
+        for name in traj.members:
             log = self.logs[name]
-            log.seconds[step] = shared_seconds + own_seconds[name]
             log.bce[step] = bce.item() / b
             log.kld[step] = kld.item() / b
             if name in values:

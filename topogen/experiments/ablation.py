@@ -92,7 +92,7 @@ def synthetic_trial(
         and 1) to the target diagram; ``ratio`` = end / start of the bottleneck
         distance over both degrees (``max`` of the two); ``steps_to_half``
         (first snapshot step at which that distance is at most half its start,
-        NaN if never); ``ms_per_step``; ``final`` cloud; feature counts;
+        NaN if never); ``final`` cloud; feature counts;
         ``fallback`` (the rule run).
     """
     from .deformation import run_experiment
@@ -113,7 +113,6 @@ def synthetic_trial(
         "end": _distances(hist.diagrams[-1], target),
         "ratio": total[-1] / total[0] if total[0] > 0 else float("nan"),
         "steps_to_half": float(half[0]) if half else float("nan"),
-        "ms_per_step": 1e3 * hist.seconds / hist.steps_run,
         "fallback_steps": int(hist.fallback_steps.sum()),
         "fallback": fallback,
         # features at the target's scale, counted as notebook 01 counts them
@@ -189,7 +188,6 @@ def vae_trial(
         name: {
             "bce": log.bce,
             "topo_grad": log.topo_grad,
-            "seconds": log.seconds,
             "evaluations": {s: {k: ev[k] for k in keep} for s, ev in log.evaluations.items()},
         }
         for name, log in logs.items()

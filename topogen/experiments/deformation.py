@@ -10,7 +10,6 @@ topological regularizers toward the persistence diagram of a target cloud.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,8 +97,6 @@ class DeformationHistory:
         Steps on which a term had no gradient path and ``loss_push0`` stood in.
     target : (M, 2) numpy array
     target_diagrams : dict
-    seconds : float
-        Wall time of the optimisation loop.
     steps_run : int
         Steps computed: fewer than ``settings["steps"]`` when the cloud
         stopped moving (no gradient path and no fallback), after which every
@@ -116,7 +113,6 @@ class DeformationHistory:
     fallback_steps: np.ndarray = None
     target: np.ndarray = None
     target_diagrams: dict = field(default_factory=dict)
-    seconds: float = 0.0
     steps_run: int = 0
     settings: dict = field(default_factory=dict)
 
@@ -308,9 +304,7 @@ def deform(start, target, weights=(1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0), *, steps:
                               target_diagrams={d: target_pers.diagram(d).cpu().numpy() for d in range(record + 1)},
                               terms={name: np.empty(steps) for name in loss_fn.weights},
                               fallback_steps=np.zeros(steps, dtype=bool))
-    t0 = time.perf_counter()
     _optimise(hist, x, opt, loss_fn, target_pers, fallback, keep, record, progress)
-    hist.seconds = time.perf_counter() - t0
     hist.steps_run = hist.steps_run or steps
     hist.snapshot(steps, x, vr_persistence(x, max_dim=record), record)
     return hist

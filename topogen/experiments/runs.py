@@ -39,13 +39,13 @@ def _to_numpy(value):
 
 
 def _log_to_dict(log: RunLog) -> dict:
-    out = {k: _to_tensors(getattr(log, k)) for k in ("bce", "kld", "topo", "seconds", "batches", "topo_grad")}
+    out = {k: _to_tensors(getattr(log, k)) for k in ("bce", "kld", "topo", "batches", "topo_grad")}
     out.update(model=log.model, seed=log.seed, evaluations=_to_tensors(log.evaluations), state_dict=log.state_dict)
     return out
 
 
 def _log_from_dict(d: dict) -> RunLog:
-    log = RunLog(d["model"], d["seed"], *(_to_numpy(d[k]) for k in ("bce", "kld", "topo", "seconds", "batches")),
+    log = RunLog(d["model"], d["seed"], *(_to_numpy(d[k]) for k in ("bce", "kld", "topo", "batches")),
                  topo_grad=_to_numpy(d["topo_grad"]))
     log.evaluations = {int(k): _to_numpy(v) for k, v in d["evaluations"].items()}
     log.state_dict = d["state_dict"]

@@ -22,8 +22,8 @@ reparameterization noise; they differ only in the topological term of the loss
   analysis.
 
 The input batch's persistence is computed once per batch and shared by every
-model (rescaling reuses its critical edges). Every step logs BCE, KLD, each
-topological term and the wall time.
+model (rescaling reuses its critical edges). Every step logs BCE, KLD and
+each topological term.
 
 ``noise="sequential"`` reproduces the published training script instead: one
 random stream from which the models draw their noise in turn, so two models
@@ -105,7 +105,6 @@ class RunLog:
     bce: np.ndarray
     kld: np.ndarray
     topo: dict
-    seconds: np.ndarray  # step wall time (a shared step's time plus the model's own topological term)
     batches: np.ndarray  # a checksum of each step's batch indices
     topo_grad: np.ndarray = None  # whether the topological term had a gradient path at each step
     evaluations: dict = field(default_factory=dict)  # step -> metrics dict
@@ -149,8 +148,7 @@ def train_paired(data, seed: int, config: TrainConfig = TrainConfig(), models=("
     topological term has no gradient path at a step takes exactly the plain
     VAE's step. At its first step with a gradient of its own a model goes on
     alone, from a copy of the weights, optimizer state and noise stream.
-    Every result is bit-identical to training each model alone; a model's
-    logged step time is the shared step plus its own topological term.
+    Every result is bit-identical to training each model alone.
 
     Parameters
     ----------
@@ -197,12 +195,12 @@ def train_paired(data, seed: int, config: TrainConfig = TrainConfig(), models=("
     eval_at = sorted({s for s in config.eval_at if 0 < s <= config.steps} | {config.steps})
     n = config.steps
     logs = {name: RunLog(name, seed, np.zeros(n), np.zeros(n),
-                         {k: np.zeros(n) for k in losses[name].weights} if name in losses else {}, np.zeros(n),
-                         checksums, np.zeros(n, dtype=bool)) for name in specs}
+                         {k: np.zeros(n) for k in losses[name].weights} if name in losses else {}, checksums,
+                         np.zeros(n, dtype=bool)) for name in specs}
     lockstep = Lockstep(specs, losses, logs, init, config, seed)
     bar = progress_bar(n, f"seed {seed}", enabled=progress)
     # Lockstep: every model takes step t before any takes step t + 1, so the input
-    # batch's persistence is computed once per batch and step times are side by side.
+    # batch's persistence is computed once per batch.
     stream = (data.train_x[torch.from_numpy(idx)].to(device) for idx in batches)
     for step, (x, input_pers) in enumerate(_with_input_persistence(stream, losses, input_edges, n, max_dim)):
         lockstep.step(x, input_pers, step)
