@@ -51,6 +51,37 @@ def test_degenerate_clouds_match_gudhi(points):
     assert_same_diagrams(points)
 
 
+@pytest.mark.parametrize("max_dim", [0, 1, 2])
+@pytest.mark.parametrize(
+    "cloud",
+    ["sphere-3d", "digits-like-784d", "duplicates", "grid-ties"],
+)
+def test_generators_are_ripser_parallels(rng, cloud, max_dim):
+    # vr_persistence calls giotto-ph's binding directly; this holds it to the public call, pair for pair, in order.
+    from gph import ripser_parallel
+
+    from topogen.persistence import _generators
+
+    x = {
+        "sphere-3d": rng.normal(size=(60, 3)),
+        "digits-like-784d": np.clip(rng.normal(0.2, 0.5, size=(48, 784)), 0, 1),
+        "duplicates": np.repeat(rng.normal(size=(12, 4)), 3, axis=0),
+        "grid-ties": np.stack(np.meshgrid(np.arange(5.0), np.arange(5.0)), -1).reshape(-1, 2),
+    }[cloud]
+    dist = pairwise_distances(torch.tensor(x))
+    ours = _generators(dist, max_dim)
+    finite_0, finite_higher, essential_0, essential_higher = ripser_parallel(
+        dist, metric="precomputed", maxdim=max_dim, coeff=2, return_generators=True)["gens"]
+    np.testing.assert_array_equal(np.asarray(ours.finite_0, dtype=np.int64).reshape(-1, 3), finite_0)
+    np.testing.assert_array_equal(np.asarray(ours.essential_0, dtype=np.int64), essential_0)
+    assert len(ours.finite_higher) == len(finite_higher) == len(ours.essential_higher) == max_dim
+    for a, b in zip(ours.finite_higher, finite_higher, strict=True):
+        np.testing.assert_array_equal(np.asarray(a, dtype=np.int64).reshape(-1, 4), b)
+    for a, b in zip(ours.essential_higher, essential_higher, strict=True):
+        np.testing.assert_array_equal(np.asarray(a, dtype=np.int64).reshape(-1, 2), b)
+    assert len(finite_0) > 0
+
+
 def test_polygon_has_one_loop():
     theta = np.linspace(0, 2 * np.pi, 12, endpoint=False)
     pers = vr_persistence(np.c_[np.cos(theta), np.sin(theta)])

@@ -1,23 +1,18 @@
 """Differentiable Vietoris–Rips persistence (degrees 0, 1 and 2) of a point cloud.
 
-The combinatorics (which edge creates and which edge kills each homology class)
-are computed once, without gradients, by giotto-ph. The diagram values are then
-recomputed in torch as lengths of those *critical edges*, so a diagram is a
+The combinatorics (which edge creates and which edge kills each homology class) are computed once, without gradients,
+by giotto-ph. The diagram values are then recomputed in torch as lengths of those *critical edges*, so a diagram is a
 differentiable function of the point coordinates, on whatever device they live.
 
-Zero-length bars are dropped, as giotto-ph and gudhi do by default, wherever
-the distance matrix resolves them (see :func:`pairwise_distances`): copies of a
-point can leave zero-length bars, such as (0, 0) in degree 0. They lie on the
+Zero-length bars are dropped, as giotto-ph and gudhi do by default, wherever the distance matrix resolves them (see
+:func:`pairwise_distances`): copies of a point can leave zero-length bars, such as (0, 0) in degree 0. They lie on the
 diagonal and no diagram term of this package depends on them.
 
-Half-precision clouds (float16, bfloat16, as under ``torch.autocast``) are
-computed in float32, as PyTorch's autocast computes its losses: the diagram
-summaries cancel catastrophically in 8 to 11 bits (a scale-space distance off
-by an order of magnitude). The diagrams and every loss are then float32, and
-gradients reach the half-precision tensor.
+Half-precision clouds (float16, bfloat16, as under ``torch.autocast``) are computed in float32, as PyTorch's autocast
+computes its losses: the diagram summaries cancel catastrophically in 8 to 11 bits (a scale-space distance off by an
+order of magnitude). The diagrams and every loss are then float32, and gradients reach the half-precision tensor.
 
-Degree 2 (voids) is computed only when asked for (``max_dim=2``): its cost
-grows with the number of triangles, roughly N³.
+Degree 2 (voids) is computed only when asked for (``max_dim=2``): its cost grows with the triangles, roughly N³.
 """
 
 from __future__ import annotations
@@ -277,6 +272,21 @@ def pairwise_distances(points: torch.Tensor) -> np.ndarray:
     return d2.sqrt_().cpu().numpy()
 
 
+def _generators(dist: np.ndarray, max_dim: int):
+    """giotto-ph's pairs (vertex indices) for ``dist``, a finite matrix with a zero diagonal, coefficients Z/2.
+
+    The binding ``ripser_parallel(dist, metric="precomputed", maxdim=max_dim, return_generators=True)`` calls, with
+    its arguments (a test holds the two equal), without the float32 diagrams it builds and nothing here reads.
+    """
+    from gph.modules.gph_ripser import rips_dm
+    from scipy.spatial.distance import squareform
+
+    enclosing_radius = float(np.min(np.max(dist, axis=1)))  # the complex is a cone beyond it
+    res = rips_dm(squareform(dist, checks=False).astype(np.float32), np.zeros(len(dist), dtype=np.float32), 2,
+                  max_dim, enclosing_radius, 1, True)
+    return res.flag_persistence_generators_by_dim
+
+
 def vr_persistence(points, max_dim: int = 1, *, name: str = "points") -> Persistence:
     """Vietoris–Rips persistence of a point cloud, up to degree ``max_dim``.
 
@@ -305,8 +315,6 @@ def vr_persistence(points, max_dim: int = 1, *, name: str = "points") -> Persist
         On invalid input (see :func:`as_point_tensor`) or ``max_dim`` not in
         {0, 1, 2}.
     """
-    from gph import ripser_parallel
-
     max_dim = _check_max_dim(max_dim)
     flat = as_point_tensor(points, name, check_finite=False)
     dist = pairwise_distances(flat)
@@ -314,17 +322,16 @@ def vr_persistence(points, max_dim: int = 1, *, name: str = "points") -> Persist
         if not bool(torch.isfinite(flat).all()):
             raise ValueError(f"{name} contains NaN or inf coordinates")
         raise ValueError(f"{name} are too large: their squared distances overflow float64")
-    res = ripser_parallel(dist, metric="precomputed", maxdim=max_dim, coeff=2, return_generators=True)
-    gens = res["gens"]
-    death0 = np.asarray(gens[0], dtype=np.int64).reshape(-1, 3)[:, 1:]
-    n_inf = [int(len(gens[2]))]
+    gens = _generators(dist, max_dim)
+    death0 = np.asarray(gens.finite_0, dtype=np.int64).reshape(-1, 3)[:, 1:]
+    n_inf = [len(gens.essential_0)]
     higher = []  # (birth edges, death edges) of degrees 1..max_dim
     for dim in range(1, max_dim + 1):
-        g = np.asarray(gens[1][dim - 1], dtype=np.int64).reshape(-1, 4)
+        g = np.asarray(gens.finite_higher[dim - 1], dtype=np.int64).reshape(-1, 4)
         # giotto-ph works in float32: drop pairs whose float64 length is zero.
         g = g[dist[g[:, 2], g[:, 3]] > dist[g[:, 0], g[:, 1]]]
         higher.append((g[:, :2], g[:, 2:]))
-        n_inf.append(int(len(gens[3][dim - 1])))
+        n_inf.append(len(gens.essential_higher[dim - 1]))
     if max_dim == 0:
         higher.append((np.empty((0, 2), dtype=np.int64),) * 2)
     # One host-to-device copy for all critical edges.
