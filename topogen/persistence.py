@@ -275,8 +275,8 @@ def pairwise_distances(points: torch.Tensor) -> np.ndarray:
 def _generators(dist: np.ndarray, max_dim: int):
     """giotto-ph's pairs (vertex indices) for ``dist``, a finite matrix with a zero diagonal, coefficients Z/2.
 
-    The binding ``ripser_parallel(dist, metric="precomputed", maxdim=max_dim, return_generators=True)`` calls, with
-    its arguments (a test holds the two equal), without the float32 diagrams it builds and nothing here reads.
+    Calls the binding that ``ripser_parallel(dist, metric="precomputed", maxdim=max_dim, return_generators=True)``
+    calls, with the same arguments (a test holds the two equal), and skips the float32 diagrams nothing here reads.
     """
     from gph.modules.gph_ripser import rips_dm
     from scipy.spatial.distance import squareform
