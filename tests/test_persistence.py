@@ -69,7 +69,7 @@ def test_generators_are_ripser_parallels(rng, cloud, max_dim):
         "grid-ties": np.stack(np.meshgrid(np.arange(5.0), np.arange(5.0)), -1).reshape(-1, 2),
     }[cloud]
     dist = pairwise_distances(torch.tensor(x))
-    ours = _generators(dist, max_dim)
+    ours = _generators(dist, max_dim, float(dist.max(axis=1).min()))
     finite_0, finite_higher, essential_0, essential_higher = ripser_parallel(
         dist, metric="precomputed", maxdim=max_dim, coeff=2, return_generators=True)["gens"]
     np.testing.assert_array_equal(np.asarray(ours.finite_0, dtype=np.int64).reshape(-1, 3), finite_0)

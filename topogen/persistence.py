@@ -131,11 +131,9 @@ def pair_lengths(points: torch.Tensor, pairs: list, extra: torch.Tensor | None =
     Parameters
     ----------
     points : torch.Tensor
-        ``(N, D)`` cloud whose coordinates give the lengths (any cloud with
-        rows matching the edges' vertex indices).
+        ``(N, D)`` cloud whose coordinates give the lengths (any cloud with rows matching the edges' vertex indices).
     pairs : list of tuple
-        ``(birth_edges or None, death_edges)`` per group of pairs (see
-        :meth:`Persistence.edges`).
+        ``(birth_edges or None, death_edges)`` per group of pairs (see :meth:`Persistence.edges`).
     extra : torch.Tensor, optional
         ``(k, 2)`` further edges measured in the same gather.
 
@@ -147,7 +145,9 @@ def pair_lengths(points: torch.Tensor, pairs: list, extra: torch.Tensor | None =
     """
     parts = [e for births, deaths in pairs for e in (births, deaths) if e is not None]
     parts = [e.to(points.device) for e in parts + ([extra] if extra is not None else [])]
-    flat = iter(torch.split(edge_lengths(points, torch.cat(parts)), [len(e) for e in parts]))
+    # One gather for every part (for a single part, a cat and a split would cost more than the gather itself).
+    lengths = edge_lengths(points, parts[0] if len(parts) == 1 else torch.cat(parts))
+    flat = iter([lengths] if len(parts) == 1 else torch.split(lengths, [len(e) for e in parts]))
     lengths = [(None if births is None else next(flat), next(flat)) for births, _ in pairs]
     return lengths, (next(flat) if extra is not None else None)
 
@@ -169,21 +169,18 @@ class Persistence:
     max_dim : int
         Highest homology degree computed (0, 1 or 2).
     death_edges0 : torch.Tensor
-        ``(k0, 2)`` long tensor: the edge whose length is the death of each
-        finite degree-0 bar (births are 0).
+        ``(k0, 2)`` long tensor: the edge whose length is the death of each finite degree-0 bar (births are 0).
     birth_edges1, death_edges1 : torch.Tensor
-        ``(k1, 2)`` long tensors: the edges giving birth and death of each
-        finite degree-1 bar (empty when ``max_dim == 0``).
+        ``(k1, 2)`` long tensors: the edges giving birth and death of each finite degree-1 bar (empty when
+        ``max_dim == 0``).
     n_infinite : tuple of int
         Number of infinite (essential) classes per degree ``0..max_dim``.
     distances : numpy.ndarray or None
-        The float64 ``(N, N)`` distance matrix the pairs were computed from
-        (no gradient), kept so callers need not compute it again; None for a
-        cloud made by :meth:`with_points`.
+        The float64 ``(N, N)`` distance matrix the pairs were computed from (no gradient), kept so callers need not
+        compute it again; None for a cloud made by :meth:`with_points`.
     birth_edges2, death_edges2 : torch.Tensor or None
-        ``(k2, 2)`` long tensors for the finite degree-2 bars (voids): the
-        longest edge of the triangle that creates the void and of the
-        tetrahedron that fills it. None unless ``max_dim == 2``.
+        ``(k2, 2)`` long tensors for the finite degree-2 bars (voids): the longest edge of the triangle that creates
+        the void and of the tetrahedron that fills it. None unless ``max_dim == 2``.
     """
 
     points: torch.Tensor
@@ -272,16 +269,16 @@ def pairwise_distances(points: torch.Tensor) -> np.ndarray:
     return d2.sqrt_().cpu().numpy()
 
 
-def _generators(dist: np.ndarray, max_dim: int):
+def _generators(dist: np.ndarray, max_dim: int, enclosing_radius: float):
     """giotto-ph's pairs (vertex indices) for ``dist``, a finite matrix with a zero diagonal, coefficients Z/2.
 
     Calls the binding that ``ripser_parallel(dist, metric="precomputed", maxdim=max_dim, return_generators=True)``
-    calls, with the same arguments (a test holds the two equal), and skips the float32 diagrams nothing here reads.
+    calls, with the same arguments (a test holds the two equal), and skips the float32 diagrams nothing here reads;
+    ``enclosing_radius`` is the smallest row maximum of ``dist`` (the complex is a cone beyond it).
     """
     from gph.modules.gph_ripser import rips_dm
     from scipy.spatial.distance import squareform
 
-    enclosing_radius = float(np.min(np.max(dist, axis=1)))  # the complex is a cone beyond it
     res = rips_dm(squareform(dist, checks=False).astype(np.float32), np.zeros(len(dist), dtype=np.float32), 2,
                   max_dim, enclosing_radius, 1, True)
     return res.flag_persistence_generators_by_dim
@@ -318,25 +315,23 @@ def vr_persistence(points, max_dim: int = 1, *, name: str = "points") -> Persist
     max_dim = _check_max_dim(max_dim)
     flat = as_point_tensor(points, name, check_finite=False)
     dist = pairwise_distances(flat)
-    if not np.isfinite(dist.max()):  # NaN/inf coordinates poison their rows
+    row_max = dist.max(axis=1)
+    if not np.isfinite(row_max.max()):  # NaN/inf coordinates poison their rows
         if not bool(torch.isfinite(flat).all()):
             raise ValueError(f"{name} contains NaN or inf coordinates")
         raise ValueError(f"{name} are too large: their squared distances overflow float64")
-    gens = _generators(dist, max_dim)
-    death0 = np.asarray(gens.finite_0, dtype=np.int64).reshape(-1, 3)[:, 1:]
+    gens = _generators(dist, max_dim, float(row_max.min()))
+    edges = [np.asarray(gens.finite_0, dtype=np.int64).reshape(-1, 3)[:, 1:]]  # then births, deaths of 1..max_dim
     n_inf = [len(gens.essential_0)]
-    higher = []  # (birth edges, death edges) of degrees 1..max_dim
     for dim in range(1, max_dim + 1):
         g = np.asarray(gens.finite_higher[dim - 1], dtype=np.int64).reshape(-1, 4)
         # giotto-ph works in float32: drop pairs whose float64 length is zero.
         g = g[dist[g[:, 2], g[:, 3]] > dist[g[:, 0], g[:, 1]]]
-        higher.append((g[:, :2], g[:, 2:]))
+        edges += [g[:, :2], g[:, 2:]]
         n_inf.append(len(gens.essential_higher[dim - 1]))
     if max_dim == 0:
-        higher.append((np.empty((0, 2), dtype=np.int64),) * 2)
-    # One host-to-device copy for all critical edges.
-    parts = [death0] + [e for pair in higher for e in pair]
-    edges = torch.split(torch.from_numpy(np.concatenate(parts)).to(flat.device), [len(p) for p in parts])
+        edges += [edges[0][:0]] * 2  # no degree-1 bars
+    edges = [torch.from_numpy(np.ascontiguousarray(e)).to(flat.device) for e in edges]
     extra = {"birth_edges2": edges[3], "death_edges2": edges[4]} if max_dim == 2 else {}
     return Persistence(flat, max_dim, edges[0], edges[1], edges[2], tuple(n_inf), dist, **extra)
 
@@ -344,11 +339,10 @@ def vr_persistence(points, max_dim: int = 1, *, name: str = "points") -> Persist
 def prefetch_persistence(batches, max_dim: int = 1, ahead: int = 2):
     """Yield ``(batch, persistence)`` with upcoming batches' persistence computed in a background thread.
 
-    The persistence of a real batch does not depend on the model, so it need
-    not sit on the training step's critical path: while the caller trains on
-    batch t, a worker thread computes :func:`vr_persistence`
-    of batches t+1 .. t+``ahead`` (giotto-ph and torch's distance matrix run
-    outside the GIL). Results are identical to computing it in the loop.
+    The persistence of a real batch does not depend on the model, so it need not sit on the training step's critical
+    path: while the caller trains on batch t, a worker thread computes :func:`vr_persistence` of batches
+    t+1 .. t+``ahead`` (giotto-ph and the distance matrix run outside the GIL). Results are identical to computing it
+    in the loop.
 
     Parameters
     ----------
