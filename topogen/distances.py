@@ -312,9 +312,6 @@ def _wasserstein(dgm: torch.Tensor, true_dgm: torch.Tensor, q: float) -> torch.T
     total = (c_pq**q).sum() + (c_p**q).sum() + (c_q**q).sum()
     if len(dgm) == 0:
         total = constant(total)
-    if q == 1:
+    if q == 1 or not bool(total > 0):  # total ** (1/q) has an infinite slope at 0: keep the exact 0 there
         return total
-    # total ** (1/q) has an infinite slope at 0: keep the exact 0 there.
-    positive = total > 0
-    safe = torch.where(positive, total, torch.ones_like(total))
-    return torch.where(positive, safe ** (1.0 / q), total)
+    return total ** (1.0 / q)
