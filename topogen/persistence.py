@@ -145,9 +145,10 @@ def pair_lengths(points: torch.Tensor, pairs: list, extra: torch.Tensor | None =
     """
     parts = [e for births, deaths in pairs for e in (births, deaths) if e is not None]
     parts = [e.to(points.device) for e in parts + ([extra] if extra is not None else [])]
-    # One gather for every part (for a single part, a cat and a split would cost more than the gather itself).
-    lengths = edge_lengths(points, parts[0] if len(parts) == 1 else torch.cat(parts))
-    flat = iter([lengths] if len(parts) == 1 else torch.split(lengths, [len(e) for e in parts]))
+    if len(parts) == 1:  # one diagram: a cat and a split would cost more than the gather itself
+        flat = iter([edge_lengths(points, parts[0])])
+    else:  # one gather for every part
+        flat = iter(torch.split(edge_lengths(points, torch.cat(parts)), [len(e) for e in parts]))
     lengths = [(None if births is None else next(flat), next(flat)) for births, _ in pairs]
     return lengths, (next(flat) if extra is not None else None)
 
