@@ -18,6 +18,7 @@ Degree 2 (voids) is computed only when asked for (``max_dim=2``): its cost grows
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from itertools import chain
 
 import numpy as np
 import torch
@@ -266,7 +267,7 @@ def pairwise_distances(points: torch.Tensor) -> np.ndarray:
     x = points.detach().to(dtype=torch.float64)
     sq = (x * x).sum(dim=1)
     d2 = sq[:, None] + sq[None, :]
-    d2.sub_((x @ x.T).mul_(2.0)).clamp_(min=0.0).fill_diagonal_(0.0)
+    d2.sub_(x @ x.T, alpha=2.0).clamp_(min=0.0).fill_diagonal_(0.0)  # alpha=2 is exact: the bits of mul_(2.0)
     return d2.sqrt_().cpu().numpy()
 
 
@@ -280,9 +281,14 @@ def _generators(dist: np.ndarray, max_dim: int, enclosing_radius: float):
     from gph.modules.gph_ripser import rips_dm
     from scipy.spatial.distance import squareform
 
-    res = rips_dm(squareform(dist, checks=False).astype(np.float32), np.zeros(len(dist), dtype=np.float32), 2,
+    res = rips_dm(squareform(dist.astype(np.float32), checks=False), np.zeros(len(dist), dtype=np.float32), 2,
                   max_dim, enclosing_radius, 1, True)
     return res.flag_persistence_generators_by_dim
+
+
+def _as_array(tuples: list, width: int) -> np.ndarray:
+    """giotto-ph's list of index tuples as a ``(k, width)`` int64 array (flattened first: half the time of asarray)."""
+    return np.fromiter(chain.from_iterable(tuples), dtype=np.int64, count=width * len(tuples)).reshape(-1, width)
 
 
 def vr_persistence(points, max_dim: int = 1, *, name: str = "points") -> Persistence:
@@ -322,10 +328,10 @@ def vr_persistence(points, max_dim: int = 1, *, name: str = "points") -> Persist
             raise ValueError(f"{name} contains NaN or inf coordinates")
         raise ValueError(f"{name} are too large: their squared distances overflow float64")
     gens = _generators(dist, max_dim, float(row_max.min()))
-    edges = [np.asarray(gens.finite_0, dtype=np.int64).reshape(-1, 3)[:, 1:]]  # then births, deaths of 1..max_dim
+    edges = [_as_array(gens.finite_0, 3)[:, 1:]]  # then births, deaths of 1..max_dim
     n_inf = [len(gens.essential_0)]
     for dim in range(1, max_dim + 1):
-        g = np.asarray(gens.finite_higher[dim - 1], dtype=np.int64).reshape(-1, 4)
+        g = _as_array(gens.finite_higher[dim - 1], 4)
         # giotto-ph works in float32: drop pairs whose float64 length is zero.
         g = g[dist[g[:, 2], g[:, 3]] > dist[g[:, 0], g[:, 1]]]
         edges += [g[:, :2], g[:, 2:]]
