@@ -281,9 +281,8 @@ def _generators(dist: np.ndarray, max_dim: int, enclosing_radius: float):
     from gph.modules.gph_ripser import rips_dm
     from scipy.spatial.distance import squareform
 
-    res = rips_dm(squareform(dist.astype(np.float32), checks=False), np.zeros(len(dist), dtype=np.float32), 2,
-                  max_dim, enclosing_radius, 1, True)
-    return res.flag_persistence_generators_by_dim
+    return rips_dm(squareform(dist.astype(np.float32), checks=False), np.zeros(len(dist), dtype=np.float32), 2,
+                   max_dim, enclosing_radius, 1, True).flag_persistence_generators_by_dim
 
 
 def _as_array(tuples: list, width: int) -> np.ndarray:
