@@ -267,7 +267,7 @@ def pairwise_distances(points: torch.Tensor) -> np.ndarray:
     x = points.detach().to(dtype=torch.float64)
     sq = (x * x).sum(dim=1)
     d2 = sq[:, None] + sq[None, :]
-    d2.sub_(x @ x.T, alpha=2.0).clamp_(min=0.0).fill_diagonal_(0.0)  # alpha=2 is exact: the bits of mul_(2.0)
+    d2.sub_(x @ x.T, alpha=2.0).clamp_(min=0.0).fill_diagonal_(0.0)  # d2 - 2 x·xᵀ: doubling is exact
     return d2.sqrt_().cpu().numpy()
 
 
